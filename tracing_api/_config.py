@@ -1,0 +1,361 @@
+"""``configure``, ``shutdown``, ``force_flush`` and ``stats``: the application's switchboard.
+
+Settings come from the arguments first, then ``TRACING_*`` environment variables, then their
+``OTEL_*`` equivalents, then the defaults. Every bad name or value raises one
+``ConfigurationError`` here, naming the setting and what it accepts; nothing is checked later.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import unquote
+
+from . import _plugins, _tracer
+from ._pipeline import Pipeline
+from ._processors import BatchProcessor, SimpleProcessor, counts_sum
+from ._span import Limits
+from ._types import ConfigurationError
+from .export import SpanExporter, SpanProcessor
+from .propagation import CompositePropagator, Propagator
+from .sampling import Sampler, from_name, parent_based
+from .sampling import always_on as _always_on
+
+__version__ = "0.1.0"
+
+ExporterSpec = Union[str, SpanExporter, Tuple[str, Mapping[str, Any]]]
+
+_lock = threading.Lock()
+_propagator: Optional[Propagator] = None
+_atexit_registered = False
+_shutdown_timeout = 5.0
+
+
+def _env(*names: str) -> Optional[Tuple[str, str]]:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None and value.strip() != "":
+            return name, value.strip()
+    return None
+
+
+def _setting(arg: Any, arg_name: str, *env_names: str) -> Tuple[Any, str]:
+    """The value of a setting and where it came from (for error messages)."""
+    if arg is not None:
+        return arg, f"configure({arg_name}=...)"
+    found = _env(*env_names)
+    if found is None:
+        return None, arg_name
+    return found[1], found[0]
+
+
+def _number(arg: Any, arg_name: str, env_names: Sequence[str], default: float, *,
+            integer: bool = True, scale: float = 1.0, minimum: float = 0) -> Any:
+    value, source = _setting(arg, arg_name, *env_names)
+    if value is None:
+        return default
+    try:
+        number = float(value) if not isinstance(value, (int, float)) else value
+        if isinstance(value, bool) or number != number or number < minimum:
+            raise ValueError
+        if integer and float(number) != int(number):
+            raise ValueError
+        return int(number) if integer else float(number) * scale
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise ConfigurationError(f"{source}: expected {kind} >= {minimum}, got {value!r}") from None
+
+
+def _split(value: Any) -> List[Any]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)) and not (
+        len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], Mapping)
+    ):
+        return list(value)
+    return [value]
+
+
+def _make_exporters(
+    spec: Any, source: str, options: Dict[str, Any]
+) -> List[Tuple[SpanExporter, Optional[Callable[[], SpanExporter]]]]:
+    items = _split(spec)
+    named = [i for i in items if isinstance(i, str)]
+    if options and len(named) != 1:
+        raise ConfigurationError(
+            f"exporter options {sorted(options)} need exactly one exporter named by string; "
+            "with several, pass (name, {options}) pairs"
+        )
+    made: List[Tuple[SpanExporter, Optional[Callable[[], SpanExporter]]]] = []
+    for item in items:
+        if isinstance(item, str) and item.lower() == "none":
+            continue
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, opts = item[0], dict(item[1])
+        elif isinstance(item, str):
+            name, opts = item, options
+        elif isinstance(item, SpanExporter):
+            made.append((item, None))
+            continue
+        else:
+            raise ConfigurationError(
+                f"{source}: expected an exporter name or an object with export(), force_flush() "
+                f"and shutdown(), got {item!r}"
+            )
+        factory = _plugins.load(_plugins.EXPORTERS, name)
+
+        def make(factory: Any = factory, name: str = name, opts: Dict[str, Any] = opts) -> Any:
+            try:
+                exporter = factory(**opts)
+            except ConfigurationError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"exporter {name!r}: {exc}") from exc
+            if not isinstance(exporter, SpanExporter):
+                raise ConfigurationError(f"exporter {name!r} made {exporter!r}, not an exporter")
+            return exporter
+
+        made.append((make(), make))
+    return made
+
+
+def _make_sampler(sampler: Any, arg: Any) -> Sampler:
+    value, source = _setting(sampler, "sampler", "TRACING_SAMPLER", "OTEL_TRACES_SAMPLER")
+    if value is None:
+        return parent_based(_always_on())
+    if isinstance(value, Sampler):
+        return value
+    if isinstance(value, str):
+        argument, _ = _setting(arg, "sampler_arg", "TRACING_SAMPLER_ARG", "OTEL_TRACES_SAMPLER_ARG")
+        try:
+            return from_name(value, None if argument is None else str(argument))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{source}: {exc}") from None
+    raise ConfigurationError(
+        f"{source}: expected a sampler (tracing_api.sampling.ratio(0.1), ...) or its name, "
+        f"got {value!r}"
+    )
+
+
+def make_propagator(spec: Any, source: str = "propagators") -> Propagator:
+    """A composite propagator from names and/or propagator objects."""
+    found: List[Propagator] = []
+    for item in _split(spec):
+        if isinstance(item, str):
+            if item.lower() == "none":
+                continue
+            loaded = _plugins.load(_plugins.PROPAGATORS, item)
+            item = loaded() if isinstance(loaded, type) else loaded
+        if not isinstance(item, Propagator):
+            raise ConfigurationError(
+                f"{source}: expected a propagator name or an object with inject(), extract() "
+                f"and fields, got {item!r}"
+            )
+        found.append(item)
+    return CompositePropagator(found)
+
+
+def _resource(service_name: Any, resource: Optional[Mapping[str, Any]]) -> Mapping[str, object]:
+    attributes: Dict[str, object] = {
+        "service.name": "unknown_service:python",
+        "telemetry.sdk.name": "tracing-api",
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.version": __version__,
+    }
+    for name in ("OTEL_RESOURCE_ATTRIBUTES", "TRACING_RESOURCE_ATTRIBUTES"):
+        raw = os.environ.get(name, "")
+        for member in raw.split(","):
+            key, sep, value = member.partition("=")
+            if not sep or not key.strip():
+                if member.strip():
+                    raise ConfigurationError(f"{name}: expected key=value pairs, got {member!r}")
+                continue
+            attributes[key.strip()] = unquote(value.strip())
+    env_name = _env("TRACING_SERVICE_NAME", "OTEL_SERVICE_NAME")
+    if env_name:
+        attributes["service.name"] = env_name[1]
+    if resource:
+        attributes.update(resource)
+    if service_name is not None:
+        if not isinstance(service_name, str) or not service_name:
+            raise ConfigurationError(f"configure(service_name=...): expected a name, got {service_name!r}")
+        attributes["service.name"] = service_name
+    return MappingProxyType(attributes)
+
+
+def _limits(limits: Optional[Limits]) -> Limits:
+    if limits is not None:
+        if not isinstance(limits, Limits):
+            raise ConfigurationError(f"configure(limits=...): expected tracing_api.Limits, got {limits!r}")
+        return limits
+
+    def count(what: str, *otel: str) -> int:
+        names = [f"TRACING_{what}_LIMIT", *[f"OTEL_{o}_LIMIT" for o in otel]]
+        return int(_number(None, names[0], names, 128))
+
+    length_names = ["TRACING_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]
+    length = _number(None, length_names[0], length_names, -1, minimum=0) if _env(*length_names) else None
+    return Limits(
+        attributes=count("SPAN_ATTRIBUTE_COUNT", "SPAN_ATTRIBUTE_COUNT", "ATTRIBUTE_COUNT"),
+        events=count("SPAN_EVENT_COUNT", "SPAN_EVENT_COUNT"),
+        links=count("SPAN_LINK_COUNT", "SPAN_LINK_COUNT"),
+        event_attributes=count("EVENT_ATTRIBUTE_COUNT", "EVENT_ATTRIBUTE_COUNT"),
+        link_attributes=count("LINK_ATTRIBUTE_COUNT", "LINK_ATTRIBUTE_COUNT"),
+        value_length=length,
+    )
+
+
+def configure(
+    exporter: Union[ExporterSpec, Sequence[ExporterSpec], None] = None,
+    *,
+    service_name: Optional[str] = None,
+    resource: Optional[Mapping[str, Any]] = None,
+    sampler: Union[Sampler, str, None] = None,
+    sampler_arg: Optional[str] = None,
+    processor: Union[str, SpanProcessor, None] = None,
+    propagators: Union[str, Sequence[Union[str, Propagator]], None] = None,
+    limits: Optional[Limits] = None,
+    max_queue_size: Optional[int] = None,
+    max_export_batch_size: Optional[int] = None,
+    schedule_delay: Optional[float] = None,
+    shutdown_timeout: Optional[float] = None,
+    **exporter_options: Any,
+) -> None:
+    """Turn tracing on for this process. Applications call this, once, at startup; libraries never do.
+
+    ``exporter`` is an entry-point name (``"console"``, ``"zipkin"``, ...; its options are the
+    extra keyword arguments), an exporter object, or a list of them (``(name, {options})`` pairs
+    for several named ones). ``processor`` is ``"batch"`` (the default) or ``"simple"``, or a
+    span processor of your own that receives every span instead of the exporters. Anything left
+    out comes from the environment (``TRACING_*``, then ``OTEL_*``) or the defaults: the
+    ``console`` exporter, ``parent_based(always_on())``, W3C trace context and baggage.
+    Calling it again replaces the pipeline (the old one is flushed and shut down).
+    Raises ``ConfigurationError`` for any bad setting, naming it.
+    """
+    global _propagator, _atexit_registered, _shutdown_timeout
+    disabled = _env("TRACING_DISABLED", "OTEL_SDK_DISABLED")
+    if disabled and disabled[1].lower() in ("1", "true", "yes", "on"):
+        with _lock:
+            old = _tracer.install(None)
+        if old is not None:
+            old.shutdown(_shutdown_timeout)
+        return
+
+    timeout = _number(shutdown_timeout, "shutdown_timeout", ["TRACING_SHUTDOWN_TIMEOUT"], 5.0,
+                      integer=False)
+    new_sampler = _make_sampler(sampler, sampler_arg)
+    new_resource = _resource(service_name, resource)
+    new_limits = _limits(limits)
+    prop_value, prop_source = _setting(propagators, "propagators", "TRACING_PROPAGATORS",
+                                       "OTEL_PROPAGATORS")
+    new_propagator = make_propagator(
+        "tracecontext,baggage" if prop_value is None else prop_value, prop_source
+    )
+
+    processors: List[SpanProcessor] = []
+    if processor is not None and not isinstance(processor, str):
+        if not isinstance(processor, SpanProcessor):
+            raise ConfigurationError(
+                f"configure(processor=...): expected 'batch', 'simple' or a span processor, "
+                f"got {processor!r}"
+            )
+        if exporter is not None or exporter_options:
+            raise ConfigurationError(
+                "configure(processor=...) with a processor object takes no exporter: "
+                "the processor receives every span"
+            )
+        processors.append(processor)
+    else:
+        kind, kind_source = _setting(processor, "processor", "TRACING_PROCESSOR")
+        kind = "batch" if kind is None else str(kind).lower()
+        if kind not in ("batch", "simple"):
+            raise ConfigurationError(f"{kind_source}: expected 'batch' or 'simple', got {kind!r}")
+        queue = _number(max_queue_size, "max_queue_size",
+                        ["TRACING_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE"], 32768, minimum=1)
+        batch = _number(max_export_batch_size, "max_export_batch_size",
+                        ["TRACING_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+                        512, minimum=1)
+        delay = (
+            _number(schedule_delay, "schedule_delay", [], 1.0, integer=False)
+            if schedule_delay is not None
+            else _number(None, "schedule_delay",
+                         ["TRACING_BSP_SCHEDULE_DELAY", "OTEL_BSP_SCHEDULE_DELAY"], 1.0,
+                         integer=False, scale=0.001)
+        )
+        spec, spec_source = _setting(exporter, "exporter", "TRACING_EXPORTER", "OTEL_TRACES_EXPORTER")
+        for made, rebuild in _make_exporters("console" if spec is None else spec, spec_source,
+                                             exporter_options):
+            if kind == "simple":
+                processors.append(SimpleProcessor(made))
+            else:
+                processors.append(BatchProcessor(
+                    made, max_queue_size=queue, max_export_batch_size=min(batch, queue),
+                    schedule_delay=delay, make_exporter=rebuild,
+                ))
+
+    pipeline = Pipeline(new_sampler, processors, new_resource, new_limits)
+    with _lock:
+        old = _tracer.install(pipeline)
+        _propagator = new_propagator
+        _shutdown_timeout = timeout
+        if not _atexit_registered:
+            atexit.register(_at_exit)
+            _atexit_registered = True
+    if old is not None:
+        old.shutdown(timeout)
+
+
+def _at_exit() -> None:
+    pipeline = _tracer.active()
+    if pipeline is not None:
+        pipeline.shutdown(_shutdown_timeout)
+
+
+def propagator() -> Propagator:
+    """The configured propagator (W3C trace context and baggage until ``configure``)."""
+    global _propagator
+    if _propagator is None:
+        from .w3c import BaggagePropagator, TraceContextPropagator
+
+        _propagator = CompositePropagator([TraceContextPropagator(), BaggagePropagator()])
+    return _propagator
+
+
+def set_propagator(value: Optional[Propagator]) -> Optional[Propagator]:
+    """Replace the configured propagator; returns the previous one (for ``testing``)."""
+    global _propagator
+    previous, _propagator = _propagator, value
+    return previous
+
+
+def shutdown(timeout: float = 5.0) -> bool:
+    """Flush and stop the pipeline within ``timeout`` seconds; True if everything went out.
+
+    Runs at interpreter exit too. Safe to call twice; spans ended afterwards are dropped and
+    counted in ``stats()``.
+    """
+    pipeline = _tracer.active()
+    return True if pipeline is None else pipeline.shutdown(timeout)
+
+
+def force_flush(timeout: float = 5.0) -> bool:
+    """Export every span ended so far, within ``timeout`` seconds; True if all went out."""
+    pipeline = _tracer.active()
+    return True if pipeline is None else pipeline.force_flush(timeout)
+
+
+def stats() -> Dict[str, int]:
+    """Span counts of the pipeline: ``ended``, ``exported``, ``dropped``, ``failed``, ``queued``.
+
+    Every span ended is exported, dropped or still queued: ``ended == exported + dropped +
+    queued``. ``failed`` counts the dropped spans whose export failed. With several exporters,
+    each counts its own spans and the figures are their sums.
+    """
+    pipeline = _tracer.active()
+    if pipeline is None:
+        return counts_sum([])
+    return counts_sum([p.stats() for p in pipeline.processors if hasattr(p, "stats")])

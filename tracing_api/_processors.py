@@ -1,0 +1,260 @@
+"""Span processors: ``simple`` exports on the ending thread, ``batch`` on a background worker.
+
+Every span a processor takes is, in the end, exported, dropped or still queued, and counted as
+such: ``ended == exported + dropped + queued`` (``failed`` counts the dropped spans whose export
+failed). The batch processor never blocks the application: a full queue drops the span and counts
+it, and export runs on the worker thread with the exporter's own time bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+
+from .export import ExportResult, SpanData, SpanExporter
+
+_log = logging.getLogger("tracing_api")
+
+
+def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> bool:
+    try:
+        return exporter.export(batch) is ExportResult.SUCCESS
+    except Exception:
+        _log.warning("span exporter %r raised; %d spans dropped", exporter, len(batch), exc_info=True)
+        return False
+
+
+class SimpleProcessor:
+    """Exports each span as it ends, on the ending thread. For tests and scripts."""
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+        self._lock = threading.Lock()
+        self._closed = False
+        self._exported = self._dropped = self._failed = 0
+
+    def on_end(self, span: SpanData) -> None:
+        """Export ``span`` now."""
+        with self._lock:
+            if self._closed:
+                self._dropped += 1
+            elif _export(self.exporter, (span,)):
+                self._exported += 1
+            else:
+                self._dropped += 1
+                self._failed += 1
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        """Nothing is buffered here; flush the exporter."""
+        try:
+            return bool(self.exporter.force_flush(timeout))
+        except Exception:
+            return False
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop taking spans and shut the exporter down."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _log.warning("span exporter %r failed to shut down", self.exporter, exc_info=True)
+            return False
+        return True
+
+    def stats(self) -> Dict[str, int]:
+        """Span counts."""
+        with self._lock:
+            ended = self._exported + self._dropped
+            return {"ended": ended, "exported": self._exported, "dropped": self._dropped,
+                    "failed": self._failed, "queued": 0}
+
+
+_live_batch_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _after_fork_in_child() -> None:
+    for processor in list(_live_batch_processors):
+        processor._reset_after_fork()
+
+
+class BatchProcessor:
+    """Queues spans and exports them in batches from a background thread.
+
+    The queue is bounded (``max_queue_size``); a span that finds it full is dropped and counted.
+    A batch goes out when ``max_export_batch_size`` spans are waiting or ``schedule_delay``
+    seconds have passed. After ``os.fork()`` the child gets an empty queue and a fresh worker
+    (and a fresh exporter, when the processor was given a way to build one).
+    """
+
+    def __init__(
+        self, exporter: SpanExporter, *, max_queue_size: int = 32768,
+        max_export_batch_size: int = 512, schedule_delay: float = 1.0,
+        make_exporter: Optional[Callable[[], SpanExporter]] = None,
+    ) -> None:
+        global _fork_hook_installed
+        self.exporter = exporter
+        self._make_exporter = make_exporter
+        self._max_queue = max_queue_size
+        self._batch_size = max_export_batch_size
+        self._delay = schedule_delay
+        self._init_state()
+        _live_batch_processors.add(self)
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            _fork_hook_installed = True
+
+    def _init_state(self) -> None:
+        self._queue: Deque[SpanData] = deque()
+        self._wake = threading.Event()
+        self._wake_pending = False
+        self._lock = threading.Lock()  # guards the counters the application threads touch
+        self._flush_waiters: List[threading.Event] = []
+        self._closed = False
+        self._stopping = False
+        self._taken = self._exported = self._dropped = self._failed = 0
+        self._worker: Optional[threading.Thread] = None
+        self._worker_lock = threading.Lock()
+
+    def _reset_after_fork(self) -> None:
+        # Locks may have been held by threads that do not exist in the child: replace them all.
+        # Spans queued before the fork belong to the parent, which exports them.
+        closed = self._closed
+        self._init_state()
+        self._closed = closed
+        if self._make_exporter is not None and not closed:
+            try:
+                self.exporter = self._make_exporter()
+            except Exception:
+                _log.warning("could not rebuild the span exporter after fork", exc_info=True)
+
+    def _ensure_worker(self) -> None:
+        with self._worker_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._run, name="tracing-api-batch", daemon=True
+                )
+                self._worker.start()
+
+    def on_end(self, span: SpanData) -> None:
+        """Queue ``span``; never blocks. Drops and counts it when the queue is full."""
+        queue = self._queue
+        if self._closed or len(queue) >= self._max_queue:
+            with self._lock:
+                self._dropped += 1
+            return
+        queue.append(span)
+        if self._worker is None:
+            self._ensure_worker()
+        if len(queue) >= self._batch_size and not self._wake_pending:
+            self._wake_pending = True
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            self._wake_pending = False
+            waiters, self._flush_waiters = self._flush_waiters, []
+            self._drain()
+            for waiter in waiters:
+                waiter.set()
+            if self._stopping:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        while queue:
+            batch: List[SpanData] = []
+            try:
+                for _ in range(min(self._batch_size, len(queue))):
+                    batch.append(popleft())
+            except IndexError:  # emptied by a fork reset; nothing is lost
+                pass
+            if not batch:
+                return
+            self._taken += len(batch)
+            if _export(self.exporter, batch):
+                self._exported += len(batch)
+            else:
+                self._failed += len(batch)
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        """Export what is queued now, waiting at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        if self._worker is None or not self._worker.is_alive():
+            if not self._queue:
+                return self._flush_exporter(deadline)
+            self._ensure_worker()
+        done = threading.Event()
+        self._flush_waiters.append(done)
+        self._wake.set()
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            return False
+        return self._flush_exporter(deadline)
+
+    def _flush_exporter(self, deadline: float) -> bool:
+        try:
+            return bool(self.exporter.force_flush(max(0.0, deadline - time.monotonic())))
+        except Exception:
+            return False
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Export what is queued and stop, within ``timeout`` seconds. Safe to call twice."""
+        if self._closed:
+            return True
+        self._closed = True
+        deadline = time.monotonic() + timeout
+        worker = self._worker
+        if worker is None and self._queue:
+            self._ensure_worker()
+            worker = self._worker
+        if worker is not None:
+            self._stopping = True
+            self._wake.set()
+            worker.join(max(0.0, deadline - time.monotonic()))
+            finished = not worker.is_alive()
+        else:
+            finished = True
+        stopper = threading.Thread(target=self._shutdown_exporter, daemon=True)
+        stopper.start()
+        stopper.join(max(0.0, deadline - time.monotonic()))
+        return finished and not stopper.is_alive()
+
+    def _shutdown_exporter(self) -> None:
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            _log.warning("span exporter %r failed to shut down", self.exporter, exc_info=True)
+
+    def stats(self) -> Dict[str, int]:
+        """Span counts; exact whenever the processor is idle."""
+        with self._lock:
+            dropped_at_queue = self._dropped
+        queued = len(self._queue)
+        taken, exported, failed = self._taken, self._exported, self._failed
+        return {
+            "ended": taken + queued + dropped_at_queue,
+            "exported": exported,
+            "dropped": dropped_at_queue + failed,
+            "failed": failed,
+            "queued": queued + (taken - exported - failed),
+        }
+
+
+def counts_sum(stats: Sequence[Dict[str, int]]) -> Dict[str, Any]:
+    """The counts of several processors added up."""
+    total = {"ended": 0, "exported": 0, "dropped": 0, "failed": 0, "queued": 0}
+    for one in stats:
+        for key in total:
+            total[key] += one.get(key, 0)
+    return total

@@ -1,0 +1,403 @@
+"""Spans: the recording span, the non-recording span, and the shared no-op constant.
+
+A recording span exists only for a sampled span of a configured pipeline. Everything else is a
+``NonRecordingSpan``: it carries a context for propagation and ignores every write. Nothing here
+raises into the caller: bad attribute values are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from time import time_ns
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+from ._types import (
+    EMPTY_ATTRIBUTES,
+    INVALID_SPAN_CONTEXT,
+    UNSET_STATUS,
+    AttributeValue,
+    Event,
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+)
+from .export import InstrumentationScope, SpanData
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+
+_log = logging.getLogger("tracing_api")
+_tuple_new = tuple.__new__
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_SCALARS = (str, bool, int, float)
+
+
+class Limits(NamedTuple):
+    """Caps on what one span keeps; what goes over is dropped and counted on the span."""
+
+    attributes: int = 128
+    events: int = 128
+    links: int = 128
+    event_attributes: int = 128
+    link_attributes: int = 128
+    value_length: Optional[int] = None  # characters per string value; None keeps them whole
+
+
+class _Invalid:
+    __slots__ = ()
+
+
+INVALID_VALUE: Any = _Invalid()
+
+
+def clean_value(value: object, max_length: Optional[int]) -> Any:
+    """``value`` as an attribute value, cut to ``max_length``; ``INVALID_VALUE`` if it cannot be one."""
+    kind = type(value)
+    if kind is str:
+        if max_length is not None and len(value) > max_length:  # type: ignore[arg-type]
+            return value[:max_length]  # type: ignore[index]
+        return value
+    if kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else INVALID_VALUE  # type: ignore[operator]
+    return _clean_other(value, max_length)
+
+
+def _clean_other(value: object, max_length: Optional[int]) -> Any:
+    try:
+        if isinstance(value, (list, tuple)):
+            items = tuple(value)
+            if not items:
+                return items
+            first = type(items[0])
+            base = next((t for t in (bool, str, int, float) if issubclass(first, t)), None)
+            if base is None or not all(type(i) is first or type(i) is base for i in items):
+                return INVALID_VALUE
+            cleaned = tuple(clean_value(base(i), max_length) for i in items)  # type: ignore[operator]
+            return INVALID_VALUE if INVALID_VALUE in cleaned else cleaned
+        for base in (bool, str, int, float):  # subclasses such as IntEnum or str enums
+            if isinstance(value, base):
+                return clean_value(base(value), max_length)  # type: ignore[arg-type]
+    except Exception:  # a hostile __iter__ or __index__: the value is dropped, not raised
+        _log.debug("attribute value dropped", exc_info=True)
+    return INVALID_VALUE
+
+
+def clean_attributes(
+    attributes: Optional[Mapping[str, object]], limit: int, max_length: Optional[int]
+) -> tuple[Dict[str, AttributeValue], int]:
+    """A cleaned copy of ``attributes`` and the number of entries dropped."""
+    cleaned: Dict[str, AttributeValue] = {}
+    dropped = 0
+    if not attributes:
+        return cleaned, 0
+    try:
+        items = list(attributes.items())
+    except Exception:
+        return cleaned, 1
+    for key, value in items:
+        value = clean_value(value, max_length)
+        if value is INVALID_VALUE or type(key) is not str or not key:
+            dropped += 1
+        elif len(cleaned) < limit or key in cleaned:
+            cleaned[key] = value
+        else:
+            dropped += 1
+    return cleaned, dropped
+
+
+class NonRecordingSpan:
+    """A span that records nothing: it carries a context and ignores every write.
+
+    ``INVALID_SPAN`` is the shared one with no context, returned when nothing is configured.
+    """
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: SpanContext) -> None:
+        self.context = context
+
+    @property
+    def is_recording(self) -> bool:
+        """Always False."""
+        return False
+
+    @property
+    def name(self) -> str:
+        """Always empty."""
+        return ""
+
+    def set_attribute(self, key: str, value: object) -> None:
+        """Does nothing."""
+
+    def set_attributes(self, attributes: Mapping[str, object]) -> None:
+        """Does nothing."""
+
+    def add_event(
+        self, name: str, attributes: Optional[Mapping[str, object]] = None,
+        timestamp: Optional[int] = None,
+    ) -> None:
+        """Does nothing."""
+
+    def add_link(
+        self, context: SpanContext, attributes: Optional[Mapping[str, object]] = None
+    ) -> None:
+        """Does nothing."""
+
+    def set_status(self, code: Union[StatusCode, Status], description: Optional[str] = None) -> None:
+        """Does nothing."""
+
+    def record_exception(
+        self, exception: BaseException, attributes: Optional[Mapping[str, object]] = None,
+        escaped: bool = False,
+    ) -> None:
+        """Does nothing."""
+
+    def update_name(self, name: str) -> None:
+        """Does nothing."""
+
+    def end(self, end_time: Optional[int] = None) -> None:
+        """Does nothing."""
+
+    def __enter__(self) -> NonRecordingSpan:
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"NonRecordingSpan({self.context!r})"
+
+
+INVALID_SPAN = NonRecordingSpan(INVALID_SPAN_CONTEXT)
+
+
+class Span:
+    """A recording span. Made by ``Tracer``; ended once (the first ``end`` wins).
+
+    Safe to share between threads: every write is a single dictionary or list operation, and
+    writes after ``end`` are ignored.
+    """
+
+    __slots__ = (
+        "_attributes", "_dropped_attributes", "_dropped_events", "_dropped_links", "_events",
+        "_links", "_pipeline", "_scope", "context", "end_time", "kind", "name", "parent",
+        "start_time", "status",
+    )
+
+    def __init__(
+        self, name: str, context: SpanContext, parent: Optional[SpanContext], kind: SpanKind,
+        pipeline: Pipeline, scope: InstrumentationScope, attributes: Optional[Mapping[str, object]],
+        links: Optional[Sequence[Link]], start_time: Optional[int],
+    ) -> None:
+        self.name = name
+        self.context = context
+        self.parent = parent
+        self.kind = kind
+        self._pipeline = pipeline
+        self._scope = scope
+        self.status = UNSET_STATUS
+        self.end_time: Optional[int] = None
+        self._events: Optional[List[Event]] = None
+        self._links: Optional[List[Link]] = None
+        self._dropped_events = 0
+        self._dropped_links = 0
+        if attributes:
+            limits = pipeline.limits
+            self._attributes, self._dropped_attributes = clean_attributes(
+                attributes, limits.attributes, limits.value_length
+            )
+        else:
+            self._attributes: Optional[Dict[str, Any]] = None  # type: ignore[no-redef]
+            self._dropped_attributes = 0
+        if links:
+            for link in links:
+                self.add_link(link.context, link.attributes)
+        self.start_time: int = start_time if start_time is not None else time_ns()
+
+    @property
+    def is_recording(self) -> bool:
+        """True until the span ends."""
+        return self.end_time is None
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        """The attributes set so far (read-only view)."""
+        return self._attributes if self._attributes is not None else EMPTY_ATTRIBUTES
+
+    def set_attribute(self, key: str, value: object) -> None:
+        """Set one attribute; an invalid key or value is dropped and counted."""
+        if self.end_time is not None:
+            return
+        kind = type(value)
+        if kind is str:
+            max_length = self._pipeline.limits.value_length
+            if max_length is not None and len(value) > max_length:  # type: ignore[arg-type]
+                value = value[:max_length]  # type: ignore[index]
+        elif kind is not bool and kind is not float and (
+            kind is not int or not _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+        ):
+            value = _clean_other(value, self._pipeline.limits.value_length)
+            if value is INVALID_VALUE:
+                self._dropped_attributes += 1
+                return
+        attributes = self._attributes
+        if attributes is None:
+            attributes = self._attributes = {}
+        elif len(attributes) >= self._pipeline.limits.attributes and key not in attributes:
+            self._dropped_attributes += 1
+            return
+        if type(key) is not str or not key:
+            self._dropped_attributes += 1
+            return
+        attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, object]) -> None:
+        """Set several attributes."""
+        try:
+            items = list(attributes.items())
+        except Exception:
+            self._dropped_attributes += 1
+            return
+        for key, value in items:
+            self.set_attribute(key, value)
+
+    def add_event(
+        self, name: str, attributes: Optional[Mapping[str, object]] = None,
+        timestamp: Optional[int] = None,
+    ) -> None:
+        """Record that ``name`` happened now (or at ``timestamp``, ns since the epoch)."""
+        if self.end_time is not None:
+            return
+        limits = self._pipeline.limits
+        events = self._events
+        if events is None:
+            events = self._events = []
+        elif len(events) >= limits.events:
+            self._dropped_events += 1
+            return
+        if attributes:
+            cleaned, dropped = clean_attributes(
+                attributes, limits.event_attributes, limits.value_length
+            )
+        else:
+            cleaned, dropped = EMPTY_ATTRIBUTES, 0  # type: ignore[assignment]
+        events.append(_tuple_new(Event, (
+            str(name), time_ns() if timestamp is None else int(timestamp), cleaned, dropped,
+        )))
+
+    def add_link(
+        self, context: SpanContext, attributes: Optional[Mapping[str, object]] = None
+    ) -> None:
+        """Link this span to ``context`` (a span in this or another trace)."""
+        if self.end_time is not None or not isinstance(context, SpanContext):
+            return
+        limits = self._pipeline.limits
+        links = self._links
+        if links is None:
+            links = self._links = []
+        elif len(links) >= limits.links:
+            self._dropped_links += 1
+            return
+        cleaned, dropped = clean_attributes(attributes, limits.link_attributes, limits.value_length)
+        links.append(Link(context, cleaned or EMPTY_ATTRIBUTES, dropped))
+
+    def set_status(self, code: Union[StatusCode, Status], description: Optional[str] = None) -> None:
+        """Set the outcome. OK is final; a description is kept only with ERROR."""
+        if self.end_time is not None or self.status.code is StatusCode.OK:
+            return
+        if isinstance(code, Status):
+            code, description = code.code, code.description
+        if code is StatusCode.ERROR:
+            self.status = Status(code, None if description is None else str(description))
+        elif code is StatusCode.OK:
+            self.status = Status(StatusCode.OK)
+
+    def record_exception(
+        self, exception: BaseException, attributes: Optional[Mapping[str, object]] = None,
+        escaped: bool = False,
+    ) -> None:
+        """Add an ``exception`` event with the semantic-convention attributes."""
+        if self.end_time is not None:
+            return
+        try:
+            message = str(exception)
+        except Exception:
+            message = "<unprintable exception>"
+        event: Dict[str, object] = {
+            "exception.type": type(exception).__qualname__
+            if type(exception).__module__ == "builtins"
+            else f"{type(exception).__module__}.{type(exception).__qualname__}",
+            "exception.message": message,
+            "exception.stacktrace": "".join(
+                traceback.format_exception(type(exception), exception, exception.__traceback__)
+            ),
+            "exception.escaped": escaped,
+        }
+        if attributes:
+            event.update(attributes)
+        self.add_event("exception", event)
+
+    def update_name(self, name: str) -> None:
+        """Rename the span (for example once the route is known)."""
+        if self.end_time is None:
+            self.name = str(name)
+
+    def end(self, end_time: Optional[int] = None) -> None:
+        """End the span and hand it to the pipeline. Later calls do nothing."""
+        now = time_ns() if end_time is None else end_time
+        # No call stands between the test and the assignment, so two threads ending the
+        # same span cannot both pass it under the GIL: the first end wins.
+        if self.end_time is not None:
+            return
+        self.end_time = now
+        events = self._events
+        links = self._links
+        pipeline = self._pipeline
+        pipeline.on_end(_tuple_new(SpanData, (
+            self.name, self.context, self.parent, self.kind, self.start_time, now,
+            self._attributes or EMPTY_ATTRIBUTES,
+            () if events is None else tuple(events),
+            () if links is None else tuple(links),
+            self.status, pipeline.resource, self._scope,
+            self._dropped_attributes, self._dropped_events, self._dropped_links,
+        )))
+
+    def __enter__(self) -> Span:
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc is not None:
+            record_error(self, exc)
+        self.end()
+
+    def __repr__(self) -> str:
+        return f"Span({self.name!r}, {self.context!r})"
+
+
+def record_error(span: Union[Span, NonRecordingSpan], exc: BaseException) -> None:
+    """Mark ``span`` as failed by ``exc``, unless it is a generator closing normally."""
+    if isinstance(exc, GeneratorExit) or not isinstance(span, Span):
+        return
+    span.record_exception(exc, escaped=True)
+    if span.status.code is StatusCode.UNSET:
+        try:
+            description = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            description = type(exc).__name__
+        span.set_status(StatusCode.ERROR, description)
+
+
+AnySpan = Union[Span, NonRecordingSpan]

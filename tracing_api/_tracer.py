@@ -1,0 +1,276 @@
+"""Tracers: ``tracer.span(...)`` as a context manager or a decorator, and ``start_span``.
+
+Libraries call ``get_tracer(__name__)`` at import time; the tracer reads the active pipeline on
+every span, so it follows a later ``configure()``. Until then every span is the shared no-op
+``INVALID_SPAN`` and ``tracer.span(...)`` costs one small tuple.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from types import TracebackType
+from typing import (
+    Any,
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Mapping,
+    Optional,
+    Sequence,
+    TypeVar,
+    cast,
+)
+
+from ._pipeline import CURRENT, Parent, Pipeline
+from ._span import INVALID_SPAN, AnySpan, Span, record_error
+from ._types import Link, SpanKind
+from .context import _SPAN, _detach
+from .export import InstrumentationScope
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_active: Optional[Pipeline] = None
+_tuple_new = tuple.__new__
+_INTERNAL = SpanKind.INTERNAL
+
+
+def install(pipeline: Optional[Pipeline]) -> Optional[Pipeline]:
+    """Make ``pipeline`` the active one (None: nothing is traced); return the previous one."""
+    global _active
+    previous, _active = _active, pipeline
+    return previous
+
+
+def active() -> Optional[Pipeline]:
+    """The active pipeline, or None."""
+    return _active
+
+
+class Tracer:
+    """Starts spans on behalf of one instrumentation scope (a module or library)."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, name: str, version: Optional[str] = None) -> None:
+        self.scope = InstrumentationScope(name, version)
+
+    def span(
+        self, name: str, kind: SpanKind = _INTERNAL,
+        attributes: Optional[Mapping[str, object]] = None, *,
+        links: Optional[Sequence[Link]] = None, parent: Parent = CURRENT,
+        record_exception: bool = True,
+    ) -> SpanScope:
+        """A span for a ``with`` block (made current inside it) or, as a decorator, per call.
+
+        The span starts when the block is entered (or the decorated function is called) and
+        ends when it is left; an exception leaving it is recorded and sets the status to ERROR.
+        Decorates plain and ``async`` functions, generators and async generators.
+        """
+        if _active is None:
+            return _tuple_new(_NoopScope, (self, name, kind, attributes, links, parent, record_exception))
+        return _ActiveScope(self, name, kind, attributes, links, parent, record_exception)
+
+    def start_span(
+        self, name: str, kind: SpanKind = _INTERNAL,
+        attributes: Optional[Mapping[str, object]] = None, *,
+        links: Optional[Sequence[Link]] = None, parent: Parent = CURRENT,
+        start_time: Optional[int] = None,
+    ) -> AnySpan:
+        """A started span that is not made current; end it with ``span.end()``.
+
+        ``parent`` is a ``Context`` (from ``extract``), a span, a ``SpanContext``, None for a
+        new trace, or by default the current span.
+        """
+        pipeline = _active
+        if pipeline is None:
+            return INVALID_SPAN
+        return pipeline.start(self.scope, name, kind, attributes, links, parent, start_time)
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.scope.name!r})"
+
+
+def get_tracer(name: str, version: Optional[str] = None) -> Tracer:
+    """A tracer for ``name`` (usually ``__name__``); cheap, and safe to call at import time."""
+    return Tracer(name, version)
+
+
+class _Decorates:
+    """What both scopes share: used as a decorator, they open a fresh span per call."""
+
+    __slots__ = ()
+
+    def _arguments(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __call__(self, fn: F) -> F:
+        tracer, name, kind, attributes, links, parent, record = self._arguments()
+
+        def scope() -> SpanScope:
+            return cast(SpanScope, tracer.span(
+                name, kind, attributes, links=links, parent=parent, record_exception=record
+            ))
+
+        def start() -> AnySpan:
+            return cast(AnySpan, tracer.start_span(name, kind, attributes, links=links, parent=parent))
+
+        if inspect.isasyncgenfunction(fn):
+            return cast(F, _wrap_async_generator(fn, start, record))
+        if inspect.isgeneratorfunction(fn):
+            return cast(F, _wrap_generator(fn, start, record))
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
+                with scope():
+                    return await fn(*args, **kwargs)
+
+            return cast(F, traced_coroutine)
+
+        @functools.wraps(fn)
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            with scope():
+                return fn(*args, **kwargs)
+
+        return cast(F, traced)
+
+
+class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]
+    """The scope when nothing is configured: a tuple of the arguments, for decorator use."""
+
+    __slots__ = ()
+
+    def _arguments(self) -> tuple[Any, ...]:
+        return tuple(self)
+
+    def __enter__(self) -> AnySpan:
+        return INVALID_SPAN
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        return None
+
+
+class _ActiveScope(_Decorates):
+    __slots__ = ("_args", "_span", "_token")
+
+    def __init__(
+        self, tracer: Tracer, name: str, kind: SpanKind,
+        attributes: Optional[Mapping[str, object]], links: Optional[Sequence[Link]],
+        parent: Parent, record: bool,
+    ) -> None:
+        self._args = (tracer, name, kind, attributes, links, parent, record)
+
+    def _arguments(self) -> tuple[Any, ...]:
+        return self._args
+
+    def __enter__(self) -> AnySpan:
+        tracer, name, kind, attributes, links, parent, _ = self._args
+        pipeline = _active
+        if pipeline is None:
+            span: AnySpan = INVALID_SPAN
+        else:
+            span = pipeline.start(tracer.scope, name, kind, attributes, links, parent, None)
+        self._span = span
+        self._token = _SPAN.set(span)
+        return span
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        span = self._span
+        _detach(_SPAN, self._token, span)
+        if type(span) is Span:
+            if exc is not None and self._args[6]:
+                record_error(span, exc)
+            span.end()
+
+
+SpanScope = _Decorates
+"""What ``Tracer.span`` returns: a context manager yielding the span, and a decorator."""
+
+
+def _wrap_generator(
+    fn: Callable[..., Generator[Any, Any, Any]], start: Callable[[], AnySpan], record: bool
+) -> Callable[..., Generator[Any, Any, Any]]:
+    @functools.wraps(fn)
+    def traced_generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        # The span starts at the first next(); it is current only while the generator's own
+        # code runs, never in the consumer between items.
+        span = start()
+        gen = fn(*args, **kwargs)
+        method: Callable[[Any], Any] = gen.send
+        arg: Any = None
+        try:
+            while True:
+                token = _SPAN.set(span)
+                try:
+                    value = method(arg)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    _detach(_SPAN, token, span)
+                try:
+                    arg = yield value
+                    method = gen.send
+                except GeneratorExit:
+                    token = _SPAN.set(span)
+                    try:
+                        gen.close()
+                    finally:
+                        _detach(_SPAN, token, span)
+                    raise
+                except BaseException as exc:
+                    method, arg = gen.throw, exc
+        except BaseException as exc:
+            if record:
+                record_error(span, exc)
+            raise
+        finally:
+            span.end()
+
+    return traced_generator
+
+
+def _wrap_async_generator(
+    fn: Callable[..., AsyncGenerator[Any, Any]], start: Callable[[], AnySpan], record: bool
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    @functools.wraps(fn)
+    async def traced_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        span = start()
+        agen = fn(*args, **kwargs)
+        method: Callable[[Any], Any] = agen.asend
+        arg: Any = None
+        try:
+            while True:
+                token = _SPAN.set(span)
+                try:
+                    value = await method(arg)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _detach(_SPAN, token, span)
+                try:
+                    arg = yield value
+                    method = agen.asend
+                except GeneratorExit:
+                    token = _SPAN.set(span)
+                    try:
+                        await agen.aclose()
+                    finally:
+                        _detach(_SPAN, token, span)
+                    raise
+                except BaseException as exc:
+                    method, arg = agen.athrow, exc
+        except BaseException as exc:
+            if record:
+                record_error(span, exc)
+            raise
+        finally:
+            span.end()
+
+    return traced_async_generator

@@ -1,0 +1,198 @@
+"""The value types every layer shares: span kinds, status, trace state, span context, events, links.
+
+All of them are immutable, so a record handed to an exporter can never change under it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from types import MappingProxyType
+from typing import Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+AttributeValue = Union[
+    str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
+]
+"""What an attribute may hold: a scalar, or a homogeneous sequence of one scalar type."""
+
+Attributes = Mapping[str, AttributeValue]
+"""A read-only mapping of attribute names to values."""
+
+
+class SpanKind(enum.IntEnum):
+    """The role of a span in a request (numbered as in OTLP)."""
+
+    INTERNAL = 1
+    SERVER = 2
+    CLIENT = 3
+    PRODUCER = 4
+    CONSUMER = 5
+
+
+class StatusCode(enum.IntEnum):
+    """A span's outcome: UNSET unless the code says otherwise (numbered as in OTLP)."""
+
+    UNSET = 0
+    OK = 1
+    ERROR = 2
+
+
+class Status(NamedTuple):
+    """A status code and, for ERROR only, a description."""
+
+    code: StatusCode = StatusCode.UNSET
+    description: Optional[str] = None
+
+
+UNSET_STATUS = Status()
+
+# W3C Trace Context (editor's draft grammar, a superset of Level 1): see tracing_api.w3c.
+_TRACESTATE_KEY = re.compile(r"[a-z0-9][_0-9a-z\-*/@]{0,255}\Z")
+_TRACESTATE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]\Z")
+TRACESTATE_MAX_MEMBERS = 32
+
+
+class TraceState(Mapping[str, str]):
+    """W3C ``tracestate``: vendor entries in order, most recently updated first. Immutable.
+
+    ``set`` and ``delete`` return a new trace state. Keys and values must follow the W3C grammar;
+    a bad one is a programmer's mistake and raises ``ValueError``.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Sequence[Tuple[str, str]] = ()) -> None:
+        seen = set()
+        kept = []
+        for key, value in entries:
+            if key not in seen:  # the first occurrence of a key wins
+                seen.add(key)
+                kept.append((key, value))
+        self._entries: Tuple[Tuple[str, str], ...] = tuple(kept[:TRACESTATE_MAX_MEMBERS])
+
+    @staticmethod
+    def is_valid_key(key: str) -> bool:
+        """Whether ``key`` follows the W3C tracestate key grammar."""
+        return bool(_TRACESTATE_KEY.match(key))
+
+    @staticmethod
+    def is_valid_value(value: str) -> bool:
+        """Whether ``value`` follows the W3C tracestate value grammar."""
+        return bool(_TRACESTATE_VALUE.match(value))
+
+    def set(self, key: str, value: str) -> TraceState:
+        """A trace state with ``key`` set to ``value`` and moved to the front."""
+        if not (self.is_valid_key(key) and self.is_valid_value(value)):
+            raise ValueError(f"invalid tracestate entry {key!r}={value!r}")
+        rest = [(k, v) for k, v in self._entries if k != key]
+        return TraceState([(key, value), *rest])
+
+    def delete(self, key: str) -> TraceState:
+        """A trace state without ``key``."""
+        return TraceState([(k, v) for k, v in self._entries if k != key])
+
+    def header(self) -> str:
+        """The ``tracestate`` header value."""
+        return ",".join(f"{k}={v}" for k, v in self._entries)
+
+    def __getitem__(self, key: str) -> str:
+        for k, v in self._entries:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TraceState):
+            return self._entries == other._entries
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._entries)
+
+    def __repr__(self) -> str:
+        return f"TraceState({list(self._entries)!r})"
+
+
+EMPTY_TRACE_STATE = TraceState()
+
+_TRACE_ID_MAX = (1 << 128) - 1
+_SPAN_ID_MAX = (1 << 64) - 1
+
+
+class SpanContext(NamedTuple):
+    """The part of a span that crosses process boundaries.
+
+    ``trace_id`` is a 128-bit and ``span_id`` a 64-bit integer; ``trace_flags`` holds the W3C
+    bits (0x01 sampled, 0x02 random trace id). ``debug`` (B3 ``d``, Jaeger 0x02) and
+    ``deferred`` (B3/Jaeger ids sent without a sampling decision) keep what W3C cannot say, so
+    a context read from one of those formats is written back unchanged.
+    """
+
+    trace_id: int
+    span_id: int
+    trace_flags: int = 0
+    trace_state: TraceState = EMPTY_TRACE_STATE
+    is_remote: bool = False
+    debug: bool = False
+    deferred: bool = False
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the trace is recorded and exported (the W3C sampled flag)."""
+        return bool(self.trace_flags & 0x01)
+
+    @property
+    def random(self) -> bool:
+        """Whether the trace id is random (the W3C Level 2 random flag)."""
+        return bool(self.trace_flags & 0x02)
+
+    @property
+    def is_valid(self) -> bool:
+        """Whether both ids are non-zero and within their widths."""
+        return 0 < self.trace_id <= _TRACE_ID_MAX and 0 < self.span_id <= _SPAN_ID_MAX
+
+    @property
+    def trace_id_hex(self) -> str:
+        """The trace id as 32 lower-case hex digits."""
+        return format(self.trace_id, "032x")
+
+    @property
+    def span_id_hex(self) -> str:
+        """The span id as 16 lower-case hex digits."""
+        return format(self.span_id, "016x")
+
+
+INVALID_SPAN_CONTEXT = SpanContext(0, 0)
+
+
+class Event(NamedTuple):
+    """Something that happened during a span, at ``timestamp`` (ns since the epoch)."""
+
+    name: str
+    timestamp: int
+    attributes: Attributes
+    dropped_attributes: int = 0
+
+
+class Link(NamedTuple):
+    """A reference from a span to another span, possibly in another trace."""
+
+    context: SpanContext
+    attributes: Attributes
+    dropped_attributes: int = 0
+
+
+EMPTY_ATTRIBUTES: Attributes = MappingProxyType({})
+
+
+class ConfigurationError(ValueError):
+    """A setting has a bad name or value. Raised by ``configure()``, never at span time."""

@@ -1,0 +1,235 @@
+"""The current span and baggage, carried by ``contextvars``; helpers for threads and executors.
+
+asyncio tasks inherit the context they were created in, so nothing is needed there. A thread or
+an executor does not: wrap the callable (``wrap``) or the executor (``wrap_executor``).
+Leaving a span's scope from another context (a generator closed elsewhere, a callback) never
+raises and never changes the current span of the context it happens in.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+from concurrent.futures import Executor, Future
+from contextvars import ContextVar, Token
+from types import MappingProxyType, TracebackType
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
+
+from ._span import INVALID_SPAN, AnySpan, NonRecordingSpan, Span, record_error
+from ._types import SpanContext
+
+_log = logging.getLogger("tracing_api")
+
+T = TypeVar("T")
+
+EMPTY_BAGGAGE: Mapping[str, str] = MappingProxyType({})
+
+_SPAN: ContextVar[AnySpan] = ContextVar("tracing_api.span", default=INVALID_SPAN)
+_BAGGAGE: ContextVar[Tuple[Mapping[str, str], Mapping[str, str]]] = ContextVar(
+    "tracing_api.baggage", default=(EMPTY_BAGGAGE, EMPTY_BAGGAGE)
+)
+
+
+class Context(NamedTuple):
+    """What travels with a request: the current span and the baggage. Immutable.
+
+    ``baggage_properties`` keeps the W3C baggage properties of an entry (the text after its
+    first ``;``), so a service forwards what it received unchanged.
+    """
+
+    span: AnySpan = INVALID_SPAN
+    baggage: Mapping[str, str] = EMPTY_BAGGAGE
+    baggage_properties: Mapping[str, str] = EMPTY_BAGGAGE
+
+    @property
+    def span_context(self) -> SpanContext:
+        """The span's context (invalid when there is no span)."""
+        return self.span.context
+
+    def with_span_context(self, span_context: SpanContext) -> Context:
+        """This context with a non-recording span for ``span_context`` (what extract makes)."""
+        return self._replace(span=NonRecordingSpan(span_context))
+
+    def with_baggage(
+        self, entries: Mapping[str, Optional[str]], properties: Optional[Mapping[str, str]] = None
+    ) -> Context:
+        """This context with ``entries`` merged into the baggage; a value of None removes a key."""
+        values = dict(self.baggage)
+        props = dict(self.baggage_properties)
+        for key, value in entries.items():
+            props.pop(key, None)
+            if value is None:
+                values.pop(key, None)
+            else:
+                values[key] = value
+        if properties:
+            props.update((k, v) for k, v in properties.items() if k in values)
+        return self._replace(baggage=MappingProxyType(values), baggage_properties=MappingProxyType(props))
+
+
+EMPTY_CONTEXT = Context()
+
+
+def current_span() -> AnySpan:
+    """The current span; never None (a shared non-recording span when there is none)."""
+    return _SPAN.get()
+
+
+def current_context() -> Context:
+    """The current span and baggage as one ``Context``."""
+    values, props = _BAGGAGE.get()
+    return Context(_SPAN.get(), values, props)
+
+
+def baggage() -> Mapping[str, str]:
+    """The current baggage (read-only)."""
+    return _BAGGAGE.get()[0]
+
+
+def get_baggage(key: str) -> Optional[str]:
+    """One baggage value, or None."""
+    return _BAGGAGE.get()[0].get(key)
+
+
+def _detach(var: ContextVar[Any], token: Token[Any], value: object) -> None:
+    try:
+        var.reset(token)
+    except (ValueError, RuntimeError):
+        # The token belongs to another context (a generator or callback finished elsewhere)
+        # or was used already. Restore only if this context still shows our value.
+        if var.get() is value:
+            old = token.old_value
+            if old is Token.MISSING:
+                old = INVALID_SPAN if var is _SPAN else (EMPTY_BAGGAGE, EMPTY_BAGGAGE)
+            var.set(old)
+        _log.debug("tracing context left from another context; current span kept")
+
+
+class use_span:  # noqa: N801  (used like a function: ``with use_span(span):``)
+    """Make ``span`` current for a ``with`` block; optionally end it when the block exits.
+
+    An exception leaving the block is recorded on the span and sets its status to ERROR
+    (unless ``record_exception=False``).
+    """
+
+    __slots__ = ("_end_on_exit", "_record", "_span", "_token")
+
+    def __init__(self, span: AnySpan, end_on_exit: bool = False, record_exception: bool = True):
+        self._span = span
+        self._end_on_exit = end_on_exit
+        self._record = record_exception
+
+    def __enter__(self) -> AnySpan:
+        self._token = _SPAN.set(self._span)
+        return self._span
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        span = self._span
+        _detach(_SPAN, self._token, span)
+        if exc is not None and self._record and type(span) is Span:
+            record_error(span, exc)
+        if self._end_on_exit:
+            span.end()
+
+
+class use_context:  # noqa: N801
+    """Make ``context`` (for example one returned by ``extract``) current for a ``with`` block."""
+
+    __slots__ = ("_context", "_tokens")
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    def __enter__(self) -> Context:
+        self._tokens = attach(self._context)
+        return self._context
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        detach(self._tokens)
+
+
+class AttachToken(NamedTuple):
+    """What ``attach`` returns and ``detach`` takes."""
+
+    context: Context
+    span: Token[AnySpan]
+    baggage: Token[Tuple[Mapping[str, str], Mapping[str, str]]]
+
+
+def attach(context: Context) -> AttachToken:
+    """Make ``context`` current until ``detach``: for frameworks with separate before/after hooks."""
+    return AttachToken(
+        context,
+        _SPAN.set(context.span),
+        _BAGGAGE.set((context.baggage, context.baggage_properties)),
+    )
+
+
+def detach(token: AttachToken) -> None:
+    """Undo ``attach``. Never raises, even from another context."""
+    _detach(_SPAN, token.span, token.context.span)
+    _detach(_BAGGAGE, token.baggage, _BAGGAGE.get())
+
+
+def use_baggage(entries: Mapping[str, Optional[str]]) -> use_context:
+    """A ``with`` block in which ``entries`` are merged into the baggage (None removes a key)."""
+    return use_context(current_context().with_baggage(entries))
+
+
+def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` bound to the current context, to run in another thread or a callback later."""
+    captured = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run_in_context(*args: Any, **kwargs: Any) -> T:
+        # A copy per call: one contextvars.Context cannot be entered by two threads at once.
+        return captured.copy().run(fn, *args, **kwargs)
+
+    return run_in_context
+
+
+class ContextExecutor(Executor):
+    """An executor whose tasks run in the context they were submitted from."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Submit ``fn`` to run in a copy of the current context."""
+        return self._executor.submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the wrapped executor down."""
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def wrap_executor(executor: Executor) -> ContextExecutor:
+    """``executor`` with every submitted task run in its submitter's context."""
+    return ContextExecutor(executor)
+
+
+__all__ = [
+    "EMPTY_CONTEXT",
+    "AttachToken",
+    "Context",
+    "ContextExecutor",
+    "SpanContext",
+    "attach",
+    "baggage",
+    "current_context",
+    "current_span",
+    "detach",
+    "get_baggage",
+    "use_baggage",
+    "use_context",
+    "use_span",
+    "wrap",
+    "wrap_executor",
+]

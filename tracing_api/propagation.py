@@ -1,0 +1,327 @@
+"""The propagator contract, the carriers it reads and writes, and ``inject``/``extract``.
+
+A propagator writes the current trace context into a carrier (HTTP headers, gRPC metadata) and
+reads it back on the other side. It touches carriers only through a ``Getter`` and a ``Setter``,
+so one propagator serves every kind of carrier. Header names are given in lower case.
+
+Incoming headers are data from strangers: ``extract`` never raises, and a value it cannot parse
+yields no context.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import (
+    Any,
+    Iterable,
+    List,
+    MutableMapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+    runtime_checkable,
+)
+
+from .context import EMPTY_CONTEXT, Context, current_context
+
+_log = logging.getLogger("tracing_api")
+
+Value = Union[str, bytes]
+
+
+@runtime_checkable
+class Getter(Protocol):
+    """Reads values out of one kind of carrier."""
+
+    def get_all(self, carrier: Any, key: str) -> List[Value]:
+        """Every value of ``key`` (lower case) in order; empty when absent."""
+
+    def keys(self, carrier: Any) -> Iterable[str]:
+        """The keys present, in lower case (for prefixes such as ``uberctx-``)."""
+
+
+@runtime_checkable
+class Setter(Protocol):
+    """Writes values into one kind of carrier."""
+
+    def set(self, carrier: Any, key: str, value: Value) -> None:
+        """Set ``key`` (lower case) to ``value``, replacing what a previous inject wrote."""
+
+
+@runtime_checkable
+class Propagator(Protocol):
+    """Reads and writes one trace-context format. ``fields``: the keys it may write."""
+
+    fields: Tuple[str, ...]
+
+    def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
+        """Write ``context`` into ``carrier``. Writes nothing for an invalid span context."""
+
+    def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
+        """``context`` updated with what ``carrier`` holds; ``context`` itself when nothing valid."""
+
+
+def text(value: Value) -> str:
+    """A header value as text (bytes are read as Latin-1, as HTTP does)."""
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+def first_text(getter: Getter, carrier: Any, key: str) -> Optional[str]:
+    """The first value of ``key`` as text, or None."""
+    values = getter.get_all(carrier, key)
+    return text(values[0]) if values else None
+
+
+# ---------------------------------------------------------------------------------------- carriers
+
+
+class DictCarrier:
+    """A ``dict`` of headers (values may be lists). Reads ignore case; writes use lower case."""
+
+    __slots__ = ()
+
+    def get_all(self, carrier: Any, key: str) -> List[Value]:
+        """Every value of ``key``, matching names in any case."""
+        value = carrier.get(key)
+        if value is None:
+            for name in carrier:
+                if isinstance(name, str) and name.lower() == key:
+                    value = carrier[name]
+                    break
+            else:
+                return []
+        if isinstance(value, (str, bytes)):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [v for v in value if isinstance(v, (str, bytes))]
+        return []
+
+    def keys(self, carrier: Any) -> Iterable[str]:
+        """The names, in lower case."""
+        return [name.lower() for name in carrier if isinstance(name, str)]
+
+    def set(self, carrier: Any, key: str, value: Value) -> None:
+        """``carrier[key] = value``, replacing the same name in another case."""
+        for name in [n for n in carrier if isinstance(n, str) and n != key and n.lower() == key]:
+            del carrier[name]
+        carrier[key] = value
+
+
+class HeadersCarrier:
+    """Case-insensitive header objects: ``email.message.Message``/``http.client.HTTPMessage``,
+    ``requests``' ``CaseInsensitiveDict``, ``httpx.Headers``, Starlette's ``Headers``.
+    """
+
+    __slots__ = ()
+
+    def get_all(self, carrier: Any, key: str) -> List[Value]:
+        """Every value of ``key``, through the object's own multi-value accessor."""
+        for accessor in ("get_all", "get_list", "getlist"):
+            method = getattr(carrier, accessor, None)
+            if method is not None:
+                values = method(key)
+                return [v for v in values or () if isinstance(v, (str, bytes))]
+        value = carrier.get(key)
+        return [value] if isinstance(value, (str, bytes)) else []
+
+    def keys(self, carrier: Any) -> Iterable[str]:
+        """The names, in lower case."""
+        return [str(name).lower() for name in carrier.keys()]
+
+    def set(self, carrier: Any, key: str, value: Value) -> None:
+        """Replace ``key``'s value."""
+        if hasattr(carrier, "replace_header") and hasattr(carrier, "get_all"):  # email.message
+            del carrier[key]
+            carrier[key] = text(value)
+        else:
+            carrier[key] = value
+
+
+class EnvironCarrier:
+    """A WSGI ``environ``: ``traceparent`` is read from ``HTTP_TRACEPARENT``. Read only."""
+
+    __slots__ = ()
+
+    def get_all(self, carrier: Any, key: str) -> List[Value]:
+        """The value of ``key``; WSGI servers join repeated headers with commas."""
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return [value] if isinstance(value, (str, bytes)) else []
+
+    def keys(self, carrier: Any) -> Iterable[str]:
+        """The HTTP header names, in lower case."""
+        return [
+            name[5:].lower().replace("_", "-")
+            for name in carrier
+            if isinstance(name, str) and name.startswith("HTTP_")
+        ]
+
+
+class PairsCarrier:
+    """A list of ``(name, value)`` pairs: gRPC metadata (``str`` names, ``bytes`` values for
+    ``-bin`` keys) or ASGI headers (``bytes`` names and values). Writes append, replacing the
+    same name.
+    """
+
+    __slots__ = ()
+
+    def get_all(self, carrier: Any, key: str) -> List[Value]:
+        """Every value of ``key`` in order; names compared without case."""
+        found: List[Value] = []
+        key_bytes = None
+        for pair in carrier:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                continue
+            if isinstance(name, bytes):
+                if key_bytes is None:
+                    key_bytes = key.encode("latin-1")
+                if name.lower() != key_bytes:
+                    continue
+            elif not isinstance(name, str) or name.lower() != key:
+                continue
+            if isinstance(value, (str, bytes)):
+                found.append(value)
+        return found
+
+    def keys(self, carrier: Any) -> Iterable[str]:
+        """The names, in lower case."""
+        names = []
+        for pair in carrier:
+            try:
+                name = pair[0]
+            except (TypeError, IndexError, KeyError):
+                continue
+            if isinstance(name, bytes):
+                names.append(name.decode("latin-1").lower())
+            elif isinstance(name, str):
+                names.append(name.lower())
+        return names
+
+    def set(self, carrier: Any, key: str, value: Value) -> None:
+        """Append ``(key, value)``, removing earlier pairs of that name; bytes names for ASGI."""
+        as_bytes = bool(carrier) and isinstance(carrier[0][0], bytes)
+        name: Value = key.encode("latin-1") if as_bytes else key
+        carrier[:] = [p for p in carrier if not (isinstance(p[0], (str, bytes)) and p[0] == name)]
+        if as_bytes and isinstance(value, str):
+            value = value.encode("latin-1")
+        carrier.append((name, value))
+
+
+DICT = DictCarrier()
+HEADERS = HeadersCarrier()
+ENVIRON = EnvironCarrier()
+PAIRS = PairsCarrier()
+
+
+def getter_for(carrier: Any) -> Getter:
+    """The getter that suits ``carrier``: a WSGI environ, a dict, header object, or pairs."""
+    if type(carrier) is dict:
+        if "wsgi.version" in carrier or "REQUEST_METHOD" in carrier:
+            return ENVIRON
+        return DICT
+    if isinstance(carrier, (list, tuple)):
+        return PAIRS
+    if any(hasattr(carrier, a) for a in ("get_all", "get_list", "getlist")):
+        return HEADERS
+    return DICT
+
+
+def setter_for(carrier: Any) -> Setter:
+    """The setter that suits ``carrier``."""
+    if type(carrier) is dict:
+        return DICT
+    if isinstance(carrier, list):
+        return PAIRS
+    return HEADERS
+
+
+# ---------------------------------------------------------------------------------- composition
+
+
+class CompositePropagator:
+    """Several formats at once: extract applies each in order, inject writes them all."""
+
+    def __init__(self, propagators: Sequence[Propagator]) -> None:
+        self.propagators = tuple(propagators)
+        self.fields: Tuple[str, ...] = tuple(
+            dict.fromkeys(f for p in self.propagators for f in p.fields)
+        )
+
+    def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
+        """Write ``context`` in every format; a failing format is skipped."""
+        for propagator in self.propagators:
+            try:
+                propagator.inject(context, carrier, setter)
+            except Exception:
+                _log.debug("propagator %r failed to inject", propagator, exc_info=True)
+
+    def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
+        """Apply every format in order; later valid span contexts replace earlier ones."""
+        for propagator in self.propagators:
+            try:
+                context = propagator.extract(carrier, context, getter)
+            except Exception:
+                _log.debug("propagator %r failed to extract", propagator, exc_info=True)
+        return context
+
+    def __repr__(self) -> str:
+        return f"CompositePropagator({list(self.propagators)!r})"
+
+
+def _configured() -> Propagator:
+    from . import _config
+
+    return _config.propagator()
+
+
+def inject(
+    carrier: Any, context: Optional[Context] = None, setter: Optional[Setter] = None
+) -> None:
+    """Write ``context`` (by default the current one) into ``carrier`` with the configured
+    propagators (W3C ``traceparent``, ``tracestate`` and ``baggage`` unless configured otherwise).
+    """
+    try:
+        _configured().inject(
+            current_context() if context is None else context,
+            carrier,
+            setter_for(carrier) if setter is None else setter,
+        )
+    except Exception:
+        _log.debug("inject failed", exc_info=True)
+
+
+def extract(carrier: Any, getter: Optional[Getter] = None, context: Optional[Context] = None) -> Context:
+    """The context ``carrier`` holds (a remote span context and baggage), read with the
+    configured propagators; an empty context when it holds nothing valid. Never raises.
+    """
+    base = EMPTY_CONTEXT if context is None else context
+    try:
+        return _configured().extract(carrier, base, getter_for(carrier) if getter is None else getter)
+    except Exception:
+        _log.debug("extract failed", exc_info=True)
+        return base
+
+
+__all__ = [
+    "DICT",
+    "ENVIRON",
+    "HEADERS",
+    "PAIRS",
+    "CompositePropagator",
+    "DictCarrier",
+    "EnvironCarrier",
+    "Getter",
+    "HeadersCarrier",
+    "PairsCarrier",
+    "Propagator",
+    "Setter",
+    "extract",
+    "first_text",
+    "getter_for",
+    "inject",
+    "setter_for",
+    "text",
+]

@@ -1,0 +1,254 @@
+"""W3C Trace Context (``traceparent``, ``tracestate``) and W3C Baggage: the default propagators.
+
+Followed to the letter of the W3C Trace Context Level 2 draft and the Baggage specification:
+an invalid ``traceparent`` restarts the trace and drops ``tracestate``; an invalid ``tracestate``
+never affects ``traceparent``; baggage values are percent-encoded (a space is ``%20``, ``+`` is a
+plus). What is read is bounded: at most 32 ``tracestate`` members, baggage within 8,192 bytes and
+180 members; the excess is dropped, never parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import quote, unquote
+
+from ._span import NonRecordingSpan
+from ._types import TRACESTATE_MAX_MEMBERS, SpanContext, TraceState
+from .context import Context
+from .propagation import Getter, Setter, text
+
+_tuple_new = tuple.__new__
+_OWS = " \t"
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_TRACESTATE_MEMBER = re.compile(
+    r"([a-z0-9][_0-9a-z\-*/@]{0,255})=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])\Z"
+)
+TRACESTATE_PROPAGATED_LENGTH = 512
+# The longest tracestate the grammar allows (32 members of 256 + 1 + 256 characters, and commas,
+# with a little room for whitespace): anything longer is hostile and is not parsed.
+_TRACESTATE_MAX_READ = 32 * 513 + 31 + 512
+
+
+def parse_traceparent(value: str) -> Optional[SpanContext]:
+    """The remote span context a ``traceparent`` value holds, or None when it is invalid."""
+    value = value.strip(_OWS)
+    if len(value) != 55 and (len(value) < 56 or value[55] != "-" or value[:2] == "00"):
+        return None
+    match = _TRACEPARENT.match(value)
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags_hex = match.groups()
+    if version == "ff":
+        return None
+    trace_id = int(trace_hex, 16)
+    span_id = int(span_hex, 16)
+    if not trace_id or not span_id:
+        return None
+    return _tuple_new(SpanContext, (trace_id, span_id, int(flags_hex, 16) & 0x03,
+                                    _EMPTY_STATE, True, False, False))
+
+
+def format_traceparent(context: SpanContext) -> str:
+    """The ``traceparent`` value for ``context`` (always version 00)."""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags & 0x03:02x}"
+
+
+def parse_tracestate(values: List[str]) -> Optional[TraceState]:
+    """The trace state in ``values`` (one header or several, joined in order), or None if invalid.
+
+    Longer than 512 characters, whole entries are dropped: those over 128 characters first, then
+    from the end, as the specification asks of a vendor that truncates.
+    """
+    joined = ",".join(values)
+    if len(joined) > _TRACESTATE_MAX_READ:
+        return None
+    entries: List[Tuple[str, str]] = []
+    seen = set()
+    for member in joined.split(","):
+        member = member.strip(_OWS)
+        if not member:
+            continue
+        match = _TRACESTATE_MEMBER.match(member)
+        if match is None:
+            return None
+        key, value = match.groups()
+        if key in seen:  # duplicates are deduplicated: the first one wins
+            continue
+        seen.add(key)
+        entries.append((key, value))
+        if len(entries) > TRACESTATE_MAX_MEMBERS:
+            return None
+    if not entries:
+        return _EMPTY_STATE
+    return TraceState(_truncate(entries))
+
+
+def _truncate(entries: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    def length(items: List[Tuple[str, str]]) -> int:
+        return sum(len(k) + len(v) + 1 for k, v in items) + max(0, len(items) - 1)
+
+    if length(entries) <= TRACESTATE_PROPAGATED_LENGTH:
+        return entries
+    kept = list(entries)
+    for key, value in reversed(entries):
+        if len(key) + len(value) + 1 > 128:
+            kept.remove((key, value))
+            if length(kept) <= TRACESTATE_PROPAGATED_LENGTH:
+                return kept
+    while kept and length(kept) > TRACESTATE_PROPAGATED_LENGTH:
+        kept.pop()
+    return kept
+
+
+_EMPTY_STATE = TraceState()
+
+
+class TraceContextPropagator:
+    """W3C ``traceparent`` and ``tracestate``."""
+
+    fields: Tuple[str, ...] = ("traceparent", "tracestate")
+
+    def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
+        """Write ``traceparent`` (and ``tracestate`` when not empty)."""
+        span_context = context.span.context
+        if not span_context.is_valid:
+            return
+        setter.set(carrier, "traceparent", format_traceparent(span_context))
+        if span_context.trace_state:
+            setter.set(carrier, "tracestate", span_context.trace_state.header())
+
+    def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
+        """``context`` with the remote parent from ``traceparent``, when there is a valid one."""
+        values = getter.get_all(carrier, "traceparent")
+        if len(values) != 1:  # absent, or repeated: either way there is no parent
+            return context
+        parsed = parse_traceparent(text(values[0]))
+        if parsed is None:
+            return context
+        states = getter.get_all(carrier, "tracestate")
+        if states:
+            state = parse_tracestate([text(v) for v in states])
+            if state:
+                parsed = parsed._replace(trace_state=state)
+        return _tuple_new(Context, (NonRecordingSpan(parsed), context.baggage,
+                                    context.baggage_properties))
+
+    def __repr__(self) -> str:
+        return "TraceContextPropagator()"
+
+
+# ------------------------------------------------------------------------------------- baggage
+
+BAGGAGE_MAX_BYTES = 8192
+BAGGAGE_MAX_MEMBERS = 180
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_BAGGAGE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*\Z")
+# Every baggage-octet but "%" may stay as it is; quote() encodes the rest, "%" included.
+_SAFE = "".join(
+    chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%,;\\' and not chr(c).isalnum()
+    and chr(c) not in "_.-~"
+)
+
+
+def _valid_property(prop: str) -> bool:
+    key, sep, value = prop.partition("=")
+    key = key.rstrip(_OWS)
+    if not _TOKEN.match(key):
+        return False
+    return not sep or bool(_BAGGAGE_VALUE.match(value.lstrip(_OWS)))
+
+
+def parse_baggage(values: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """Baggage entries and their properties from ``baggage`` header values.
+
+    Invalid members are dropped one by one; members past 8,192 bytes or 180 members are
+    dropped whole, unread. Of repeated keys the last wins.
+    """
+    entries: Dict[str, str] = {}
+    properties: Dict[str, str] = {}
+    used = 0
+    count = 0
+    for header in values:
+        for member in header.split(","):
+            member = member.strip(_OWS)
+            if not member:
+                continue
+            used += len(member) + (1 if count else 0)
+            count += 1
+            if used > BAGGAGE_MAX_BYTES or count > BAGGAGE_MAX_MEMBERS:
+                return entries, properties
+            pair, _, props = member.partition(";")
+            key, sep, value = pair.partition("=")
+            key = key.rstrip(_OWS)
+            value = value.strip(_OWS)
+            if not sep or not _TOKEN.match(key) or not _BAGGAGE_VALUE.match(value):
+                continue
+            prop_list = [p.strip(_OWS) for p in props.split(";")] if props else []
+            if not all(_valid_property(p) for p in prop_list):
+                continue
+            entries[key] = unquote(value, errors="replace")
+            properties.pop(key, None)
+            if prop_list:
+                properties[key] = ";".join(prop_list)
+    return entries, properties
+
+
+def format_baggage(entries: Dict[str, str], properties: Dict[str, str]) -> str:
+    """The ``baggage`` header for ``entries``; invalid keys and members past the limits are left out."""
+    members: List[str] = []
+    used = 0
+    for key, value in entries.items():
+        if not isinstance(key, str) or not _TOKEN.match(key) or not isinstance(value, str):
+            continue
+        member = f"{key}={quote(value, safe=_SAFE)}"
+        props = properties.get(key)
+        if props:
+            member += ";" + props
+        size = len(member.encode("utf-8")) + (1 if members else 0)
+        if used + size > BAGGAGE_MAX_BYTES or len(members) >= BAGGAGE_MAX_MEMBERS:
+            continue
+        used += size
+        members.append(member)
+    return ",".join(members)
+
+
+class BaggagePropagator:
+    """W3C ``baggage``."""
+
+    fields: Tuple[str, ...] = ("baggage",)
+
+    def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
+        """Write ``baggage`` when there is any."""
+        if context.baggage:
+            header = format_baggage(dict(context.baggage), dict(context.baggage_properties))
+            if header:
+                setter.set(carrier, "baggage", header)
+
+    def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
+        """``context`` with the baggage ``carrier`` holds (replacing any it had)."""
+        values = getter.get_all(carrier, "baggage")
+        if not values:
+            return context
+        entries, properties = parse_baggage([text(v) for v in values])
+        if not entries:
+            return context
+        return context._replace(
+            baggage=MappingProxyType(entries), baggage_properties=MappingProxyType(properties)
+        )
+
+    def __repr__(self) -> str:
+        return "BaggagePropagator()"
+
+
+__all__ = [
+    "BaggagePropagator",
+    "TraceContextPropagator",
+    "format_baggage",
+    "format_traceparent",
+    "parse_baggage",
+    "parse_traceparent",
+    "parse_tracestate",
+]
