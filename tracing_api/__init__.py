@@ -13,8 +13,9 @@ Libraries take a tracer and start spans; they cost next to nothing until an appl
 Applications choose where spans go, once, at startup: ``tracing.configure(exporter="console")``.
 """
 
-from . import context, export, propagation, sampling
-from ._config import __version__, configure, force_flush, shutdown, stats
+from typing import TYPE_CHECKING, Any
+
+from . import context, export
 from ._span import INVALID_SPAN, Limits, NonRecordingSpan, Span
 from ._tracer import SpanScope, Tracer, get_tracer
 from ._types import (
@@ -28,9 +29,43 @@ from ._types import (
     StatusCode,
     TraceState,
 )
+from ._version import __version__
 from .context import Context, current_context, current_span, use_context, use_span
 from .export import ExportResult, SpanData, SpanExporter, SpanProcessor
-from .propagation import Propagator, extract, inject
+
+if TYPE_CHECKING:
+    from . import propagation, sampling
+    from ._config import configure, force_flush, shutdown, stats
+    from .propagation import Propagator, extract, inject
+
+# What only applications and propagating code need loads on first use, so that a library's
+# `import tracing_api` stays cheap (see docs/performance.md).
+_LAZY = {
+    "configure": "._config",
+    "force_flush": "._config",
+    "shutdown": "._config",
+    "stats": "._config",
+    "extract": ".propagation",
+    "inject": ".propagation",
+    "Propagator": ".propagation",
+    "propagation": None,
+    "sampling": None,
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tracing_api' has no attribute {name!r}")
+    import importlib
+
+    where = _LAZY[name]
+    if where is None:
+        value: Any = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "INVALID_SPAN",

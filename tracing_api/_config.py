@@ -8,23 +8,22 @@ Settings come from the arguments first, then ``TRACING_*`` environment variables
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import unquote
 
 from . import _plugins, _tracer
 from ._pipeline import Pipeline
 from ._processors import BatchProcessor, SimpleProcessor, counts_sum
 from ._span import Limits
 from ._types import ConfigurationError
+from ._version import __version__
 from .export import SpanExporter, SpanProcessor
 from .propagation import CompositePropagator, Propagator
 from .sampling import Sampler, from_name, parent_based
 from .sampling import always_on as _always_on
-
-__version__ = "0.1.0"
 
 ExporterSpec = Union[str, SpanExporter, Tuple[str, Mapping[str, Any]]]
 
@@ -59,7 +58,7 @@ def _number(arg: Any, arg_name: str, env_names: Sequence[str], default: float, *
         return default
     try:
         number = float(value) if not isinstance(value, (int, float)) else value
-        if isinstance(value, bool) or number != number or number < minimum:
+        if isinstance(value, bool) or math.isnan(number) or number < minimum:
             raise ValueError
         if integer and float(number) != int(number):
             raise ValueError
@@ -165,6 +164,8 @@ def _resource(service_name: Any, resource: Optional[Mapping[str, Any]]) -> Mappi
         "telemetry.sdk.language": "python",
         "telemetry.sdk.version": __version__,
     }
+    from urllib.parse import unquote
+
     for name in ("OTEL_RESOURCE_ATTRIBUTES", "TRACING_RESOURCE_ATTRIBUTES"):
         raw = os.environ.get(name, "")
         for member in raw.split(","):

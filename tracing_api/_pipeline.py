@@ -7,44 +7,16 @@ so a tracer taken at import time follows a later ``configure``.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from ._span import AnySpan, Limits, NonRecordingSpan, Span
-from ._types import INVALID_SPAN_CONTEXT, Link, SpanContext, SpanKind
-from .context import _SPAN, Context
+from ._types import Link, SpanContext, SpanKind
+from .context import _SPAN, CURRENT, Parent, parent_context
 from .export import InstrumentationScope, SpanData, SpanProcessor
-from .sampling import Sampler
+from .sampling import Sampler, follows_parent_else_samples
 
 _getrandbits = random.getrandbits  # the module's generator is reseeded in forked children
 _tuple_new = tuple.__new__
-
-
-class _Current:
-    """The default ``parent``: whatever span is current."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "CURRENT"
-
-
-CURRENT: Any = _Current()
-
-Parent = Any  # Context, a span, a SpanContext, None (a new trace) or CURRENT
-
-
-def parent_context(parent: Parent) -> SpanContext:
-    """The span context a ``parent=`` argument stands for (invalid for a new trace)."""
-    if parent is CURRENT:
-        return _SPAN.get().context
-    if parent is None:
-        return INVALID_SPAN_CONTEXT
-    if isinstance(parent, SpanContext):
-        return parent
-    if isinstance(parent, Context):
-        return parent.span.context
-    context = getattr(parent, "context", None)
-    return context if isinstance(context, SpanContext) else INVALID_SPAN_CONTEXT
 
 
 class Pipeline:
@@ -58,7 +30,11 @@ class Pipeline:
         self.processors: Tuple[SpanProcessor, ...] = tuple(processors)
         self.resource = resource
         self.limits = limits
+        # Read on every attribute set: plain attributes, one lookup each.
+        self.max_attributes = limits.attributes
+        self.max_value_length = limits.value_length
         self._should_sample = sampler.should_sample
+        self._default_sampler = follows_parent_else_samples(sampler)
         if len(self.processors) == 1:
             self.on_end: Callable[[SpanData], None] = self.processors[0].on_end
         else:
@@ -74,27 +50,29 @@ class Pipeline:
         parent: Parent, start_time: Optional[int],
     ) -> AnySpan:
         """A new span: recording when sampled, else non-recording with a valid context."""
-        if parent is CURRENT:
-            parent_ctx = _SPAN.get().context
-        else:
-            parent_ctx = parent_context(parent)
+        parent_ctx = _SPAN.get().context if parent is CURRENT else parent_context(parent)
         trace_id = parent_ctx.trace_id
         if trace_id:
-            flags = parent_ctx.trace_flags & 0x02
+            flags = parent_ctx.trace_flags & 0x02  # the random flag travels with the trace id
+            sampler_parent: Optional[SpanContext] = parent_ctx
         else:  # a new trace: the whole id is random, so the W3C random flag is set
             trace_id = _getrandbits(128) or 1
             flags = 0x02
-        # A remote parent may hold only a sampling decision (invalid ids): samplers see it.
-        sampler_parent = parent_ctx if trace_id == parent_ctx.trace_id or parent_ctx.is_remote else None
-        try:
-            sampled = self._should_sample(sampler_parent, trace_id, name, kind, attributes)
-        except Exception:
-            sampled = False
-        span_id = _getrandbits(64) or 1
-        if sampled:
-            flags |= 0x01
+            # A remote parent may hold only a sampling decision (B3 "b3: 0"): samplers see it.
+            sampler_parent = parent_ctx if parent_ctx.is_remote else None
+        if self._default_sampler:  # parent_based(always_on()), decided inline
+            sampled = (
+                sampler_parent is None or sampler_parent.deferred or sampler_parent.debug
+                or sampler_parent.trace_flags & 0x01 == 0x01
+            )
+        else:
+            try:
+                sampled = self._should_sample(sampler_parent, trace_id, name, kind, attributes)
+            except Exception:
+                sampled = False
         context = _tuple_new(SpanContext, (
-            trace_id, span_id, flags, parent_ctx.trace_state, False, parent_ctx.debug, False,
+            trace_id, _getrandbits(64) or 1, flags | 0x01 if sampled else flags,
+            parent_ctx.trace_state, False, parent_ctx.debug, False,
         ))
         if not sampled:
             return NonRecordingSpan(context)

@@ -36,7 +36,7 @@ def _entry_points(group: str) -> List[Any]:
     found = entry_points()
     if hasattr(found, "select"):
         return list(found.select(group=group))
-    return list(found.get(group, []))  # type: ignore[attr-defined]  # Python 3.9
+    return list(found.get(group, []))  # Python 3.9
 
 
 def installed(group: str) -> List[str]:

@@ -8,24 +8,23 @@ it, and export runs on the worker thread with the exporter's own time bounds.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
+from . import _log
 from .export import ExportResult, SpanData, SpanExporter
-
-_log = logging.getLogger("tracing_api")
 
 
 def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> bool:
     try:
         return exporter.export(batch) is ExportResult.SUCCESS
     except Exception:
-        _log.warning("span exporter %r raised; %d spans dropped", exporter, len(batch), exc_info=True)
+        _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped", exporter,
+                  len(batch), exc_info=True)
         return False
 
 
@@ -65,7 +64,7 @@ class SimpleProcessor:
         try:
             self.exporter.shutdown()
         except Exception:
-            _log.warning("span exporter %r failed to shut down", self.exporter, exc_info=True)
+            _log.warn("shutdown", "span exporter %r failed to shut down", self.exporter, exc_info=True)
             return False
         return True
 
@@ -107,6 +106,7 @@ class BatchProcessor:
         self._batch_size = max_export_batch_size
         self._delay = schedule_delay
         self._init_state()
+        self._ensure_worker()
         _live_batch_processors.add(self)
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -114,6 +114,9 @@ class BatchProcessor:
 
     def _init_state(self) -> None:
         self._queue: Deque[SpanData] = deque()
+        # Below this many queued spans, on_end only appends; at or above it, it takes the slow
+        # path that wakes the worker, drops on a full queue and drops after shutdown (0 then).
+        self._quiet_below = self._batch_size
         self._wake = threading.Event()
         self._wake_pending = False
         self._lock = threading.Lock()  # guards the counters the application threads touch
@@ -130,11 +133,15 @@ class BatchProcessor:
         closed = self._closed
         self._init_state()
         self._closed = closed
-        if self._make_exporter is not None and not closed:
+        if closed:
+            self._quiet_below = 0
+            return
+        if self._make_exporter is not None:
             try:
                 self.exporter = self._make_exporter()
             except Exception:
-                _log.warning("could not rebuild the span exporter after fork", exc_info=True)
+                _log.warn("fork", "could not rebuild the span exporter after fork", exc_info=True)
+        self._ensure_worker()
 
     def _ensure_worker(self) -> None:
         with self._worker_lock:
@@ -147,14 +154,19 @@ class BatchProcessor:
     def on_end(self, span: SpanData) -> None:
         """Queue ``span``; never blocks. Drops and counts it when the queue is full."""
         queue = self._queue
+        if len(queue) < self._quiet_below:
+            queue.append(span)
+        else:
+            self._on_end_busy(span)
+
+    def _on_end_busy(self, span: SpanData) -> None:
+        queue = self._queue
         if self._closed or len(queue) >= self._max_queue:
             with self._lock:
                 self._dropped += 1
             return
         queue.append(span)
-        if self._worker is None:
-            self._ensure_worker()
-        if len(queue) >= self._batch_size and not self._wake_pending:
+        if not self._wake_pending:
             self._wake_pending = True
             self._wake.set()
 
@@ -213,6 +225,7 @@ class BatchProcessor:
         if self._closed:
             return True
         self._closed = True
+        self._quiet_below = 0
         deadline = time.monotonic() + timeout
         worker = self._worker
         if worker is None and self._queue:
@@ -234,7 +247,7 @@ class BatchProcessor:
         try:
             self.exporter.shutdown()
         except Exception:
-            _log.warning("span exporter %r failed to shut down", self.exporter, exc_info=True)
+            _log.warn("shutdown", "span exporter %r failed to shut down", self.exporter, exc_info=True)
 
     def stats(self) -> Dict[str, int]:
         """Span counts; exact whenever the processor is idle."""
@@ -251,7 +264,7 @@ class BatchProcessor:
         }
 
 
-def counts_sum(stats: Sequence[Dict[str, int]]) -> Dict[str, Any]:
+def counts_sum(stats: Sequence[Mapping[str, int]]) -> Dict[str, int]:
     """The counts of several processors added up."""
     total = {"ended": 0, "exported": 0, "dropped": 0, "failed": 0, "queued": 0}
     for one in stats:

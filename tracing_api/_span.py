@@ -7,8 +7,6 @@ raises into the caller: bad attribute values are dropped and counted.
 
 from __future__ import annotations
 
-import logging
-import traceback
 from time import time_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
@@ -30,7 +28,6 @@ from .export import InstrumentationScope, SpanData
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
 
-_log = logging.getLogger("tracing_api")
 _tuple_new = tuple.__new__
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
@@ -79,13 +76,13 @@ def _clean_other(value: object, max_length: Optional[int]) -> Any:
             base = next((t for t in (bool, str, int, float) if issubclass(first, t)), None)
             if base is None or not all(type(i) is first or type(i) is base for i in items):
                 return INVALID_VALUE
-            cleaned = tuple(clean_value(base(i), max_length) for i in items)  # type: ignore[operator]
+            cleaned = tuple(clean_value(base(i), max_length) for i in items)
             return INVALID_VALUE if INVALID_VALUE in cleaned else cleaned
         for base in (bool, str, int, float):  # subclasses such as IntEnum or str enums
             if isinstance(value, base):
-                return clean_value(base(value), max_length)  # type: ignore[arg-type]
+                return clean_value(base(value), max_length)
     except Exception:  # a hostile __iter__ or __index__: the value is dropped, not raised
-        _log.debug("attribute value dropped", exc_info=True)
+        pass
     return INVALID_VALUE
 
 
@@ -211,14 +208,13 @@ class Span:
         self._links: Optional[List[Link]] = None
         self._dropped_events = 0
         self._dropped_links = 0
+        self._attributes: Optional[Dict[str, Any]] = None
+        self._dropped_attributes = 0
         if attributes:
             limits = pipeline.limits
             self._attributes, self._dropped_attributes = clean_attributes(
                 attributes, limits.attributes, limits.value_length
             )
-        else:
-            self._attributes: Optional[Dict[str, Any]] = None  # type: ignore[no-redef]
-            self._dropped_attributes = 0
         if links:
             for link in links:
                 self.add_link(link.context, link.attributes)
@@ -234,32 +230,33 @@ class Span:
         """The attributes set so far (read-only view)."""
         return self._attributes if self._attributes is not None else EMPTY_ATTRIBUTES
 
-    def set_attribute(self, key: str, value: object) -> None:
+    def set_attribute(self, key: str, value: Any) -> None:
         """Set one attribute; an invalid key or value is dropped and counted."""
         if self.end_time is not None:
             return
         kind = type(value)
         if kind is str:
-            max_length = self._pipeline.limits.value_length
-            if max_length is not None and len(value) > max_length:  # type: ignore[arg-type]
-                value = value[:max_length]  # type: ignore[index]
-        elif kind is not bool and kind is not float and (
-            kind is not int or not _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
-        ):
-            value = _clean_other(value, self._pipeline.limits.value_length)
+            max_length = self._pipeline.max_value_length
+            if max_length is not None and len(value) > max_length:
+                value = value[:max_length]
+        elif kind is int:
+            if not -0x8000_0000_0000_0000 <= value <= 0x7FFF_FFFF_FFFF_FFFF:  # OTLP's int64
+                self._dropped_attributes += 1
+                return
+        elif kind is not float and kind is not bool:
+            value = _clean_other(value, self._pipeline.max_value_length)
             if value is INVALID_VALUE:
                 self._dropped_attributes += 1
                 return
         attributes = self._attributes
         if attributes is None:
             attributes = self._attributes = {}
-        elif len(attributes) >= self._pipeline.limits.attributes and key not in attributes:
+        if type(key) is str and key and (
+            len(attributes) < self._pipeline.max_attributes or key in attributes
+        ):
+            attributes[key] = value
+        else:
             self._dropped_attributes += 1
-            return
-        if type(key) is not str or not key:
-            self._dropped_attributes += 1
-            return
-        attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, object]) -> None:
         """Set several attributes."""
@@ -278,21 +275,25 @@ class Span:
         """Record that ``name`` happened now (or at ``timestamp``, ns since the epoch)."""
         if self.end_time is not None:
             return
-        limits = self._pipeline.limits
         events = self._events
         if events is None:
             events = self._events = []
-        elif len(events) >= limits.events:
+        elif len(events) >= self._pipeline.limits.events:
             self._dropped_events += 1
             return
         if attributes:
+            limits = self._pipeline.limits
+            cleaned: Mapping[str, Any]
             cleaned, dropped = clean_attributes(
                 attributes, limits.event_attributes, limits.value_length
             )
         else:
-            cleaned, dropped = EMPTY_ATTRIBUTES, 0  # type: ignore[assignment]
+            cleaned, dropped = EMPTY_ATTRIBUTES, 0
         events.append(_tuple_new(Event, (
-            str(name), time_ns() if timestamp is None else int(timestamp), cleaned, dropped,
+            name if type(name) is str else str(name),
+            time_ns() if timestamp is None else int(timestamp),
+            cleaned,
+            dropped,
         )))
 
     def add_link(
@@ -316,10 +317,11 @@ class Span:
         if self.end_time is not None or self.status.code is StatusCode.OK:
             return
         if isinstance(code, Status):
-            code, description = code.code, code.description
-        if code is StatusCode.ERROR:
-            self.status = Status(code, None if description is None else str(description))
-        elif code is StatusCode.OK:
+            description = code.description
+            code = code.code
+        if code == StatusCode.ERROR:
+            self.status = Status(StatusCode.ERROR, None if description is None else str(description))
+        elif code == StatusCode.OK:
             self.status = Status(StatusCode.OK)
 
     def record_exception(
@@ -329,6 +331,8 @@ class Span:
         """Add an ``exception`` event with the semantic-convention attributes."""
         if self.end_time is not None:
             return
+        import traceback  # only when there is an exception to record
+
         try:
             message = str(exception)
         except Exception:

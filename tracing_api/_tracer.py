@@ -8,12 +8,13 @@ every span, so it follows a later ``configure()``. Until then every span is the 
 from __future__ import annotations
 
 import functools
-import inspect
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncGenerator,
     Callable,
+    Dict,
     Generator,
     Mapping,
     Optional,
@@ -22,16 +23,19 @@ from typing import (
     cast,
 )
 
-from ._pipeline import CURRENT, Parent, Pipeline
 from ._span import INVALID_SPAN, AnySpan, Span, record_error
 from ._types import Link, SpanKind
-from .context import _SPAN, _detach
+from .context import _SPAN, CURRENT, Parent, _detach
 from .export import InstrumentationScope
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _active: Optional[Pipeline] = None
 _tuple_new = tuple.__new__
+_new_object = object.__new__
 _INTERNAL = SpanKind.INTERNAL
 
 
@@ -50,10 +54,13 @@ def active() -> Optional[Pipeline]:
 class Tracer:
     """Starts spans on behalf of one instrumentation scope (a module or library)."""
 
-    __slots__ = ("scope",)
+    __slots__ = ("_plain_scopes", "scope")
 
     def __init__(self, name: str, version: Optional[str] = None) -> None:
         self.scope = InstrumentationScope(name, version)
+        # No-op scopes of spans named without other arguments, made once per name: an
+        # unconfigured ``with tracer.span("name"):`` then allocates nothing.
+        self._plain_scopes: Dict[str, _NoopScope] = {}
 
     def span(
         self, name: str, kind: SpanKind = _INTERNAL,
@@ -68,8 +75,22 @@ class Tracer:
         Decorates plain and ``async`` functions, generators and async generators.
         """
         if _active is None:
+            if (attributes is None and kind is _INTERNAL and links is None and parent is CURRENT
+                    and record_exception is True):
+                scope = self._plain_scopes.get(name)
+                if scope is None:
+                    scope = self._plain_scope(name)
+                return scope
             return _tuple_new(_NoopScope, (self, name, kind, attributes, links, parent, record_exception))
-        return _ActiveScope(self, name, kind, attributes, links, parent, record_exception)
+        scope = _new_object(_ActiveScope)
+        scope._args = (self, name, kind, attributes, links, parent, record_exception)
+        return scope
+
+    def _plain_scope(self, name: str) -> _NoopScope:
+        scope = _tuple_new(_NoopScope, (self, name, _INTERNAL, None, None, CURRENT, True))
+        if len(self._plain_scopes) < 1024 and type(name) is str:  # bounded: names may be dynamic
+            self._plain_scopes[name] = scope
+        return scope
 
     def start_span(
         self, name: str, kind: SpanKind = _INTERNAL,
@@ -104,7 +125,18 @@ class _Decorates:
     def _arguments(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
+    def __enter__(self) -> AnySpan:
+        raise NotImplementedError
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        raise NotImplementedError
+
     def __call__(self, fn: F) -> F:
+        import inspect  # decoration time only
+
         tracer, name, kind, attributes, links, parent, record = self._arguments()
 
         def scope() -> SpanScope:
@@ -155,14 +187,10 @@ class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]
 
 
 class _ActiveScope(_Decorates):
-    __slots__ = ("_args", "_span", "_token")
+    """The scope when a pipeline is configured (made without ``__init__``: see ``Tracer.span``)."""
 
-    def __init__(
-        self, tracer: Tracer, name: str, kind: SpanKind,
-        attributes: Optional[Mapping[str, object]], links: Optional[Sequence[Link]],
-        parent: Parent, record: bool,
-    ) -> None:
-        self._args = (tracer, name, kind, attributes, links, parent, record)
+    __slots__ = ("_args", "_span", "_token")
+    _args: tuple[Any, ...]
 
     def _arguments(self) -> tuple[Any, ...]:
         return self._args
@@ -183,7 +211,10 @@ class _ActiveScope(_Decorates):
         tb: Optional[TracebackType],
     ) -> None:
         span = self._span
-        _detach(_SPAN, self._token, span)
+        try:
+            _SPAN.reset(self._token)
+        except (ValueError, RuntimeError):  # left from another context: see context._detach
+            _detach(_SPAN, self._token, span)
         if type(span) is Span:
             if exc is not None and self._args[6]:
                 record_error(span, exc)

@@ -6,9 +6,9 @@ All of them are immutable, so a record handed to an exporter can never change un
 from __future__ import annotations
 
 import enum
-import re
+from functools import cache
 from types import MappingProxyType
-from typing import Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 AttributeValue = Union[
     str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
@@ -46,10 +46,18 @@ class Status(NamedTuple):
 
 UNSET_STATUS = Status()
 
-# W3C Trace Context (editor's draft grammar, a superset of Level 1): see tracing_api.w3c.
-_TRACESTATE_KEY = re.compile(r"[a-z0-9][_0-9a-z\-*/@]{0,255}\Z")
-_TRACESTATE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]\Z")
 TRACESTATE_MAX_MEMBERS = 32
+
+
+@cache
+def _tracestate_grammar() -> Tuple[Any, Any]:
+    import re  # compiled on first use: importing re costs more than the rest of this module
+
+    # W3C Trace Context (editor's draft grammar, a superset of Level 1): see tracing_api.w3c.
+    return (
+        re.compile(r"[a-z0-9][_0-9a-z\-*/@]{0,255}\Z"),
+        re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]\Z"),
+    )
 
 
 class TraceState(Mapping[str, str]):
@@ -73,12 +81,12 @@ class TraceState(Mapping[str, str]):
     @staticmethod
     def is_valid_key(key: str) -> bool:
         """Whether ``key`` follows the W3C tracestate key grammar."""
-        return bool(_TRACESTATE_KEY.match(key))
+        return bool(_tracestate_grammar()[0].match(key))
 
     @staticmethod
     def is_valid_value(value: str) -> bool:
         """Whether ``value`` follows the W3C tracestate value grammar."""
-        return bool(_TRACESTATE_VALUE.match(value))
+        return bool(_tracestate_grammar()[1].match(value))
 
     def set(self, key: str, value: str) -> TraceState:
         """A trace state with ``key`` set to ``value`` and moved to the front."""

@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import logging
-from concurrent.futures import Executor, Future
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from ._span import INVALID_SPAN, AnySpan, NonRecordingSpan, Span, record_error
-from ._types import SpanContext
+from ._types import INVALID_SPAN_CONTEXT, SpanContext
 
-_log = logging.getLogger("tracing_api")
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 T = TypeVar("T")
 
@@ -71,6 +81,34 @@ class Context(NamedTuple):
 EMPTY_CONTEXT = Context()
 
 
+class _Current:
+    """The default ``parent``: whatever span is current."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CURRENT"
+
+
+CURRENT: Any = _Current()
+
+Parent = Any  # Context, a span, a SpanContext, None (a new trace) or CURRENT
+
+
+def parent_context(parent: Parent) -> SpanContext:
+    """The span context a ``parent=`` argument stands for (invalid for a new trace)."""
+    if parent is CURRENT:
+        return _SPAN.get().context
+    if parent is None:
+        return INVALID_SPAN_CONTEXT
+    if isinstance(parent, SpanContext):
+        return parent
+    if isinstance(parent, Context):  # after the class below is defined
+        return parent.span.context
+    context = getattr(parent, "context", None)
+    return context if isinstance(context, SpanContext) else INVALID_SPAN_CONTEXT
+
+
 def current_span() -> AnySpan:
     """The current span; never None (a shared non-recording span when there is none)."""
     return _SPAN.get()
@@ -103,10 +141,9 @@ def _detach(var: ContextVar[Any], token: Token[Any], value: object) -> None:
             if old is Token.MISSING:
                 old = INVALID_SPAN if var is _SPAN else (EMPTY_BAGGAGE, EMPTY_BAGGAGE)
             var.set(old)
-        _log.debug("tracing context left from another context; current span kept")
 
 
-class use_span:  # noqa: N801  (used like a function: ``with use_span(span):``)
+class use_span:
     """Make ``span`` current for a ``with`` block; optionally end it when the block exits.
 
     An exception leaving the block is recorded on the span and sets its status to ERROR
@@ -136,7 +173,7 @@ class use_span:  # noqa: N801  (used like a function: ``with use_span(span):``)
             span.end()
 
 
-class use_context:  # noqa: N801
+class use_context:
     """Make ``context`` (for example one returned by ``extract``) current for a ``with`` block."""
 
     __slots__ = ("_context", "_tokens")
@@ -195,8 +232,11 @@ def wrap(fn: Callable[..., T]) -> Callable[..., T]:
     return run_in_context
 
 
-class ContextExecutor(Executor):
-    """An executor whose tasks run in the context they were submitted from."""
+class ContextExecutor:
+    """An executor whose tasks run in the context they were submitted from.
+
+    It wraps any ``concurrent.futures.Executor`` and offers the same methods.
+    """
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
@@ -205,9 +245,27 @@ class ContextExecutor(Executor):
         """Submit ``fn`` to run in a copy of the current context."""
         return self._executor.submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
+    def map(
+        self, fn: Callable[..., T], *iterables: Iterable[Any], timeout: Optional[float] = None,
+        chunksize: int = 1,
+    ) -> Iterator[T]:
+        """Like ``Executor.map``, each call in a copy of the submitter's context."""
+        context = contextvars.copy_context()
+
+        def run(*args: Any) -> T:
+            return context.copy().run(fn, *args)
+
+        return self._executor.map(run, *iterables, timeout=timeout, chunksize=chunksize)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the wrapped executor down."""
         self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __enter__(self) -> ContextExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(wait=True)
 
 
 def wrap_executor(executor: Executor) -> ContextExecutor:

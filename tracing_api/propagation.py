@@ -10,12 +10,10 @@ yields no context.
 
 from __future__ import annotations
 
-import logging
 from typing import (
     Any,
     Iterable,
     List,
-    MutableMapping,
     Optional,
     Protocol,
     Sequence,
@@ -24,9 +22,8 @@ from typing import (
     runtime_checkable,
 )
 
+from . import _log
 from .context import EMPTY_CONTEXT, Context, current_context
-
-_log = logging.getLogger("tracing_api")
 
 Value = Union[str, bytes]
 
@@ -128,7 +125,7 @@ class HeadersCarrier:
 
     def keys(self, carrier: Any) -> Iterable[str]:
         """The names, in lower case."""
-        return [str(name).lower() for name in carrier.keys()]
+        return [str(name).lower() for name in list(carrier)]
 
     def set(self, carrier: Any, key: str, value: Value) -> None:
         """Replace ``key``'s value."""

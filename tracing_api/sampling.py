@@ -172,6 +172,17 @@ class _RateLimited:
         return f"rate_limited({self.per_second})"
 
 
+def follows_parent_else_samples(sampler: Sampler) -> bool:
+    """Whether ``sampler`` is ``parent_based(always_on())`` with its default delegates (the default
+    sampler), whose decision the pipeline makes inline on every span's path.
+    """
+    return (
+        isinstance(sampler, _ParentBased) and sampler.root is _ALWAYS_ON
+        and sampler._remote_sampled is _ALWAYS_ON and sampler._local_sampled is _ALWAYS_ON
+        and sampler._remote_not_sampled is _ALWAYS_OFF and sampler._local_not_sampled is _ALWAYS_OFF
+    )
+
+
 def rate_limited(per_second: float, *, clock: Callable[[], float] = time.monotonic) -> Sampler:
     """Samples at most ``per_second`` traces per second (a token bucket, bursts of one second)."""
     if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not (

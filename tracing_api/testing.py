@@ -132,7 +132,8 @@ class CapturedSpans:
         if parent is not None:
             parents = [s for s in self.spans if span.parent is not None
                        and s.context.span_id == span.parent.span_id]
-            assert parents and parents[0].name == parent, (
+            assert parents, f"{name}: no parent span, expected {parent!r}"
+            assert parents[0].name == parent, (
                 f"{name}: parent is {parents[0].name if parents else None!r}, expected {parent!r}"
             )
         return span

@@ -1,0 +1,92 @@
+"""The built-in exporters: console tree, JSON lines, memory."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import tracing_api as tracing
+from tracing_api._local import ConsoleExporter, JsonLinesExporter, MemoryExporter
+from tracing_api.export import ExportResult
+
+tracer = tracing.get_tracer(__name__)
+
+
+def test_console_prints_each_trace_as_a_tree_when_its_root_ends() -> None:
+    out = io.StringIO()
+    tracing.configure(exporter=ConsoleExporter(stream=out), processor="simple", service_name="svc")
+    with tracer.span("request", kind=tracing.SpanKind.SERVER):
+        with tracer.span("db", kind=tracing.SpanKind.CLIENT):
+            pass
+        assert out.getvalue() == ""  # the trace is not finished yet
+        with tracer.span("render"):
+            pass
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("trace ") and lines[0].endswith("(svc)")
+    assert lines[1].startswith("└─ request [server]  ")
+    assert lines[2].startswith("   ├─ db [client]  ")
+    assert lines[3].startswith("   └─ render  ")
+    assert all(line.endswith(" ms") for line in lines[1:])
+
+
+def test_console_shows_errors_and_prints_unfinished_traces_at_shutdown() -> None:
+    out = io.StringIO()
+    exporter = ConsoleExporter(stream=out)
+    tracing.configure(exporter=exporter, processor="simple")
+    root = tracer.start_span("root")
+    with tracing.use_span(root):
+        try:
+            with tracer.span("child"):
+                raise ValueError("bad")
+        except ValueError:
+            pass
+    assert out.getvalue() == ""
+    tracing.shutdown()
+    assert "child  " in out.getvalue()
+    assert "ERROR: ValueError: bad" in out.getvalue()
+
+
+def test_console_pending_spans_are_bounded() -> None:
+    out = io.StringIO()
+    exporter = ConsoleExporter(stream=out, max_pending=10)
+    tracing.configure(exporter=exporter, processor="simple")
+    root = tracer.start_span("root")
+    for _ in range(25):
+        tracer.start_span("child", parent=root).end()
+    assert exporter._count <= 10
+    assert out.getvalue().count("child") >= 15
+
+
+def test_jsonl_writes_one_object_per_span(tmp_path: Any) -> None:
+    path = tmp_path / "spans.jsonl"
+    tracing.configure(exporter=JsonLinesExporter(str(path)), processor="simple")
+    with tracer.span("a", attributes={"k": [1, 2]}) as a:
+        a.add_event("e", {"x": "y"})
+        with tracer.span("b"):
+            pass
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["name"] for r in rows] == ["b", "a"]
+    assert rows[0]["parent_span_id"] == rows[1]["span_id"]
+    assert rows[1]["attributes"] == {"k": [1, 2]}
+    assert rows[1]["events"][0]["attributes"] == {"x": "y"}
+    assert len(rows[1]["trace_id"]) == 32 and len(rows[1]["span_id"]) == 16
+
+
+def test_jsonl_reports_failure_for_an_unwritable_path(tmp_path: Any) -> None:
+    exporter = JsonLinesExporter(str(tmp_path / "missing-dir" / "x.jsonl"))
+    tracing.configure(exporter=exporter, processor="simple")
+    with tracer.span("a"):
+        pass
+    assert tracing.stats()["failed"] == 1
+
+
+def test_memory_keeps_at_most_max_spans_and_fails_after_shutdown() -> None:
+    exporter = MemoryExporter(max_spans=3)
+    tracing.configure(exporter=exporter, processor="simple")
+    for i in range(5):
+        with tracer.span(f"s{i}"):
+            pass
+    assert [s.name for s in exporter.spans] == ["s2", "s3", "s4"]
+    exporter.shutdown()
+    assert exporter.export([]) is ExportResult.FAILURE

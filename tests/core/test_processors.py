@@ -1,0 +1,239 @@
+"""Span processors: every span is exported or counted, nothing blocks, forks get a fresh worker."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import List, Sequence
+
+import pytest
+
+import tracing_api as tracing
+from tracing_api.export import ExportResult, SpanData
+
+tracer = tracing.get_tracer(__name__)
+
+
+class Recorder:
+    """An exporter that keeps what it receives, optionally failing or hanging."""
+
+    def __init__(self, fail: bool = False, hang: threading.Event | None = None) -> None:
+        self.spans: List[SpanData] = []
+        self.fail = fail
+        self.hang = hang
+        self.shutdowns = 0
+        self.lock = threading.Lock()
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        if self.hang is not None:
+            self.hang.wait(30)
+        if self.fail:
+            return ExportResult.FAILURE
+        with self.lock:
+            self.spans.extend(spans)
+        return ExportResult.SUCCESS
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+class Raising(Recorder):
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        raise ConnectionError("backend exploded")
+
+
+def end_spans(count: int) -> None:
+    for _ in range(count):
+        with tracer.span("s"):
+            pass
+
+
+def test_simple_processor_exports_as_spans_end() -> None:
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, processor="simple")
+    end_spans(3)
+    assert len(exporter.spans) == 3
+    assert tracing.stats() == {"ended": 3, "exported": 3, "dropped": 0, "failed": 0, "queued": 0}
+
+
+def test_batch_processor_exports_everything_on_flush() -> None:
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, schedule_delay=60)
+    end_spans(1000)
+    assert tracing.force_flush(timeout=10)
+    assert len(exporter.spans) == 1000
+    assert tracing.stats()["exported"] == 1000
+
+
+def test_batch_processor_exports_after_schedule_delay_without_flush() -> None:
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, schedule_delay=0.05)
+    end_spans(3)
+    deadline = time.monotonic() + 10
+    while len(exporter.spans) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(exporter.spans) == 3
+
+
+def test_every_span_from_eight_threads_is_exported_or_counted() -> None:
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, max_queue_size=256)
+    threads = [threading.Thread(target=end_spans, args=(5000,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert tracing.force_flush(timeout=30)
+    stats = tracing.stats()
+    assert stats["ended"] == 40_000
+    assert stats["exported"] + stats["dropped"] == 40_000
+    assert stats["exported"] == len(exporter.spans)
+    assert stats["queued"] == 0
+
+
+def test_full_queue_drops_and_counts_without_blocking() -> None:
+    release = threading.Event()
+    exporter = Recorder(hang=release)
+    tracing.configure(exporter=exporter, max_queue_size=10, max_export_batch_size=5,
+                      schedule_delay=0.01)
+    try:
+        end_spans(200)  # the worker is stuck in export: the queue fills, the rest is dropped
+        stats = tracing.stats()
+        assert stats["dropped"] >= 180
+        assert stats["ended"] == 200
+    finally:
+        release.set()
+
+
+def test_failed_and_raising_exports_are_counted_as_dropped() -> None:
+    tracing.configure(exporter=[Recorder(fail=True), Raising()], schedule_delay=60)
+    end_spans(10)
+    tracing.force_flush(timeout=10)
+    stats = tracing.stats()
+    assert stats["failed"] == 20
+    assert stats["dropped"] == 20
+    assert stats["exported"] == 0
+
+
+def test_shutdown_returns_within_timeout_when_the_backend_hangs() -> None:
+    release = threading.Event()
+    tracing.configure(exporter=Recorder(hang=release), schedule_delay=0.01)
+    try:
+        end_spans(5)
+        time.sleep(0.05)  # the worker is now inside the hanging export
+        started = time.monotonic()
+        assert tracing.shutdown(timeout=0.5) is False
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+
+
+def test_force_flush_honours_its_timeout_when_the_backend_hangs() -> None:
+    release = threading.Event()
+    tracing.configure(exporter=Recorder(hang=release), schedule_delay=60)
+    try:
+        end_spans(5)
+        started = time.monotonic()
+        assert tracing.force_flush(timeout=0.3) is False
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+
+
+def test_second_shutdown_is_harmless_and_later_spans_are_dropped_and_counted() -> None:
+    exporter = Recorder()
+    tracing.configure(exporter=exporter)
+    end_spans(2)
+    assert tracing.shutdown(timeout=5)
+    assert tracing.shutdown(timeout=5)
+    end_spans(3)
+    stats = tracing.stats()
+    assert stats == {"ended": 5, "exported": 2, "dropped": 3, "failed": 0, "queued": 0}
+    assert exporter.shutdowns == 1
+
+
+def test_reconfigure_flushes_and_shuts_down_the_previous_pipeline() -> None:
+    first = Recorder()
+    tracing.configure(exporter=first, schedule_delay=60)
+    end_spans(4)
+    tracing.configure(exporter=Recorder())
+    assert len(first.spans) == 4
+    assert first.shutdowns == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_forked_child_exports_its_own_spans_through_a_fresh_worker(tmp_path: object) -> None:
+    import multiprocessing
+
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, schedule_delay=0.01)
+    end_spans(50)  # queued in the parent before the fork; the child must not export them
+    stop = threading.Event()
+    busy = threading.Thread(target=lambda: [end_spans(10) for _ in iter(stop.is_set, True)])
+    busy.start()  # forks while another thread is ending spans
+    try:
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_child_main, args=(queue,))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        exported_in_child, names = queue.get(timeout=10)
+    finally:
+        stop.set()
+        busy.join(10)
+    assert exported_in_child == 7
+    assert names == {"child"}
+    tracing.force_flush(timeout=10)
+    assert "child" not in {s.name for s in exporter.spans}
+
+
+def _child_main(queue: object) -> None:
+    import tracing_api._tracer as t
+
+    pipeline = t.active()
+    assert pipeline is not None
+    processor = pipeline.processors[0]
+    recorder = processor.exporter  # type: ignore[attr-defined]
+    before = len(recorder.spans)
+    for _ in range(7):
+        with tracer.span("child"):
+            pass
+    ok = tracing.force_flush(timeout=10)
+    new = recorder.spans[before:]
+    queue.put((len(new) if ok else -1, {s.name for s in new}))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child() -> None:
+    release = threading.Event()
+    tracing.configure(exporter=Recorder(hang=release), schedule_delay=0.01)
+    try:
+        end_spans(5)
+        time.sleep(0.05)  # the worker is parked inside export
+        pid = os.fork()
+        if pid == 0:  # child: a fresh worker and exporter path must work at once
+            code = 1
+            try:
+                processor = tracing._tracer.active().processors[0]  # type: ignore[union-attr]
+                processor.exporter.hang = None  # type: ignore[attr-defined]
+                end_spans(3)
+                code = 0 if tracing.force_flush(timeout=5) else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, 9)
+            pytest.fail("forked child deadlocked")
+    finally:
+        release.set()
