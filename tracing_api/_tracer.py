@@ -82,9 +82,9 @@ class Tracer:
                     scope = self._plain_scope(name)
                 return scope
             return _tuple_new(_NoopScope, (self, name, kind, attributes, links, parent, record_exception))
-        scope = _new_object(_ActiveScope)
-        scope._args = (self, name, kind, attributes, links, parent, record_exception)
-        return scope
+        active = _new_object(_ActiveScope)
+        active._args = (self, name, kind, attributes, links, parent, record_exception)
+        return active
 
     def _plain_scope(self, name: str) -> _NoopScope:
         scope = _tuple_new(_NoopScope, (self, name, _INTERNAL, None, None, CURRENT, True))

@@ -60,12 +60,11 @@ def is_valid_value(value: Any) -> bool:
 
 @given(key=st.one_of(st.text(), st.integers(), st.none()), value=anything)
 def test_set_attribute_never_raises_and_keeps_only_valid_values(key: Any, value: Any) -> None:
-    with capture() as spans:
-        with tracer.span("x") as span:
-            span.set_attribute(key, value)
-            span.set_attributes({key: value} if isinstance(key, (str, int, type(None))) else {})
-            span.add_event("e", {"k": value})
-            span.add_link(tracing.SpanContext(1, 2), {"k": value})
+    with capture() as spans, tracer.span("x") as span:
+        span.set_attribute(key, value)
+        span.set_attributes({key: value} if isinstance(key, (str, int, type(None))) else {})
+        span.add_event("e", {"k": value})
+        span.add_link(tracing.SpanContext(1, 2), {"k": value})
     data = spans[0]
     for kept in data.attributes.values():
         assert is_valid_value(kept)
@@ -76,12 +75,11 @@ def test_set_attribute_never_raises_and_keeps_only_valid_values(key: Any, value:
 
 def test_sequences_are_copied_as_tuples_and_mixed_ones_dropped() -> None:
     values = [1, 2]
-    with capture() as spans:
-        with tracer.span("x") as span:
-            span.set_attribute("list", values)
-            span.set_attribute("mixed", [1, "a"])
-            span.set_attribute("empty", [])
-            values.append(3)
+    with capture() as spans, tracer.span("x") as span:
+        span.set_attribute("list", values)
+        span.set_attribute("mixed", [1, "a"])
+        span.set_attribute("empty", [])
+        values.append(3)
     data = spans[0]
     assert data.attributes["list"] == (1, 2)
     assert data.attributes["empty"] == ()
@@ -90,40 +88,37 @@ def test_sequences_are_copied_as_tuples_and_mixed_ones_dropped() -> None:
 
 
 def test_enum_and_str_subclass_values_become_plain_values() -> None:
-    with capture() as spans:
-        with tracer.span("x") as span:
-            span.set_attribute("color", Color.RED)
-            span.set_attribute("name", Name.ALICE)
+    with capture() as spans, tracer.span("x") as span:
+        span.set_attribute("color", Color.RED)
+        span.set_attribute("name", Name.ALICE)
     assert spans[0].attributes["color"] == 1
     assert type(spans[0].attributes["color"]) is int
     assert type(spans[0].attributes["name"]) is str
 
 
 def test_integers_outside_int64_are_dropped_and_counted() -> None:
-    with capture() as spans:
-        with tracer.span("x", attributes={"big": 2**63}) as span:
-            span.set_attribute("small", -(2**63) - 1)
-            span.set_attribute("edge", 2**63 - 1)
+    with capture() as spans, tracer.span("x", attributes={"big": 2**63}) as span:
+        span.set_attribute("small", -(2**63) - 1)
+        span.set_attribute("edge", 2**63 - 1)
     assert dict(spans[0].attributes) == {"edge": 2**63 - 1}
     assert spans[0].dropped_attributes == 2
 
 
 def test_attribute_count_limit_keeps_the_first_and_counts_the_rest() -> None:
-    with capture(limits=tracing.Limits(attributes=3)) as spans:
-        with tracer.span("x", attributes={"a": 1, "b": 2}) as span:
-            for key in "cdef":
-                span.set_attribute(key, 0)
-            span.set_attribute("a", 9)  # updating a kept key is not a new one
+    with capture(limits=tracing.Limits(attributes=3)) as spans, \
+            tracer.span("x", attributes={"a": 1, "b": 2}) as span:
+        for key in "cdef":
+            span.set_attribute(key, 0)
+        span.set_attribute("a", 9)  # updating a kept key is not a new one
     assert dict(spans[0].attributes) == {"a": 9, "b": 2, "c": 0}
     assert spans[0].dropped_attributes == 3
 
 
 def test_value_length_limit_cuts_strings_and_string_sequences() -> None:
-    with capture(limits=tracing.Limits(value_length=4)) as spans:
-        with tracer.span("x") as span:
-            span.set_attribute("s", "abcdefgh")
-            span.set_attribute("l", ["abcdefgh", "ab"])
-            span.add_event("e", {"s": "abcdefgh"})
+    with capture(limits=tracing.Limits(value_length=4)) as spans, tracer.span("x") as span:
+        span.set_attribute("s", "abcdefgh")
+        span.set_attribute("l", ["abcdefgh", "ab"])
+        span.add_event("e", {"s": "abcdefgh"})
     data = spans[0]
     assert data.attributes["s"] == "abcd"
     assert data.attributes["l"] == ("abcd", "ab")
@@ -132,11 +127,10 @@ def test_value_length_limit_cuts_strings_and_string_sequences() -> None:
 
 def test_event_and_link_count_limits_are_counted() -> None:
     limits = tracing.Limits(events=2, links=1, event_attributes=1, link_attributes=1)
-    with capture(limits=limits) as spans:
-        with tracer.span("x") as span:
-            for i in range(4):
-                span.add_event(f"e{i}", {"a": 1, "b": 2})
-                span.add_link(tracing.SpanContext(1, i + 1), {"a": 1, "b": 2})
+    with capture(limits=limits) as spans, tracer.span("x") as span:
+        for i in range(4):
+            span.add_event(f"e{i}", {"a": 1, "b": 2})
+            span.add_link(tracing.SpanContext(1, i + 1), {"a": 1, "b": 2})
     data = spans[0]
     assert [e.name for e in data.events] == ["e0", "e1"]
     assert data.dropped_events == 2
@@ -148,7 +142,6 @@ def test_event_and_link_count_limits_are_counted() -> None:
 
 def test_huge_attribute_value_is_kept_by_reference_without_copying() -> None:
     huge = "x" * 10_000_000
-    with capture() as spans:
-        with tracer.span("x") as span:
-            span.set_attribute("huge", huge)
+    with capture() as spans, tracer.span("x") as span:
+        span.set_attribute("huge", huge)
     assert spans[0].attributes["huge"] is huge

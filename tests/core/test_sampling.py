@@ -125,7 +125,7 @@ def test_from_name_knows_our_names_and_opentelemetrys(name: str, arg: str | None
 
 
 def test_from_name_lists_the_choices_for_an_unknown_name() -> None:
-    with pytest.raises(tracing.ConfigurationError, match="unknown sampler 'sometimes'.*always_on"):
+    with pytest.raises(tracing.ConfigurationError, match=r"unknown sampler 'sometimes'.*always_on"):
         sampling.from_name("sometimes")
 
 

@@ -14,9 +14,8 @@ tracer = tracing.get_tracer(__name__)
 def test_capture_restores_the_previous_pipeline() -> None:
     tracing.configure(exporter="memory", processor="simple")
     before = _tracer.active()
-    with capture() as spans:
-        with tracer.span("inside"):
-            pass
+    with capture() as spans, tracer.span("inside"):
+        pass
     assert _tracer.active() is before
     assert spans.names() == ["inside"]
     assert before is not None and before.processors[0].exporter.spans == []  # type: ignore[attr-defined]
