@@ -1,0 +1,269 @@
+"""The Cloud Trace exporter: spans mapped, split into requests, sent with ``BatchWriteSpans``.
+
+Every call carries its own timeout and no client-side retry (the client library's default
+retry waits up to 120 s): retries are ``tracing_api.delivery``'s, within one deadline for the
+whole ``export``. A request the backend refuses as INVALID_ARGUMENT is cut in halves and the
+halves sent again, down to the single spans at fault, so one bad span never costs its
+neighbours.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+
+from tracing_api.delivery import Outcome, RetryPolicy, Sender, grpc_outcome
+from tracing_api.export import ExportResult, SpanData
+
+from . import _batching, _mapping
+
+_log = logging.getLogger("tracing_api.stackdriver")
+_DEFAULT_RETRY = RetryPolicy()
+
+
+def _retry_after(exc: Any) -> Optional[float]:
+    # The server may say when to come back, in a google.rpc.RetryInfo among the details.
+    for detail in getattr(exc, "details", None) or ():
+        delay = getattr(detail, "retry_delay", None)
+        if delay is not None and hasattr(delay, "ToTimedelta"):
+            try:
+                return max(0.0, float(delay.ToTimedelta().total_seconds()))
+            except (OverflowError, ValueError):
+                return None
+    return None
+
+
+def _classify(exc: BaseException) -> Tuple[Outcome, str]:
+    """An exception from ``batch_write_spans`` as an outcome, and its gRPC code name."""
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    if isinstance(exc, api_exceptions.GoogleAPICallError):
+        code = getattr(exc, "grpc_status_code", None)
+        name = code.name if code is not None else type(exc).__name__
+        outcome = grpc_outcome(name, str(exc.message))
+        after = _retry_after(exc) if outcome.retryable else None
+        return (outcome._replace(retry_after=after) if after is not None else outcome), name
+    if isinstance(exc, auth_exceptions.TransportError):  # could not reach the token server
+        return Outcome.retry(f"credentials: {exc}"), "UNAVAILABLE"
+    return Outcome.permanent(f"{type(exc).__name__}: {exc}"), type(exc).__name__
+
+
+class CloudTraceExporter:
+    """Sends spans to Google Cloud Trace. Made by ``tracing_api_stackdriver.exporter(...)``.
+
+    ``export`` never raises and takes at most ``retry.deadline`` seconds (plus one call's
+    ``timeout`` at worst); ``shutdown`` is idempotent, returns at once, interrupts any backoff
+    and closes the client if this exporter made it. Counts are in ``stats()``.
+    """
+
+    def __init__(
+        self, project_id: str, *, client: Any = None, credentials: Any = None,
+        timeout: float = 10.0, retry: RetryPolicy = _DEFAULT_RETRY,
+        max_spans_per_request: int = _batching.MAX_SPANS_PER_REQUEST,
+        max_request_bytes: int = _batching.MAX_REQUEST_BYTES,
+        limits: _mapping.Limits = _mapping.LIMITS,
+    ) -> None:
+        self.project_id = project_id
+        self.timeout = timeout
+        self.retry = retry
+        self.max_spans_per_request = max_spans_per_request
+        self.max_request_bytes = max_request_bytes
+        self.limits = limits
+        self._name = f"projects/{project_id}"
+        # What one span may take: the request minus its project name and the span's framing.
+        self._span_budget = max_request_bytes - _batching.field_size(len(self._name)) - 8
+        self._client = client
+        self._owns_client = client is None
+        self._credentials = credentials
+        self._client_error: Optional[BaseException] = None
+        self._client_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._counts = {"spans_exported": 0, "spans_rejected": 0, "spans_failed": 0,
+                        "requests": 0, "attempts": 0, "retries": 0}
+        self._failing = False
+
+    def _get_client(self) -> Any:
+        with self._client_lock:
+            if self._stop.is_set():
+                raise RuntimeError("shut down")
+            if self._client is not None:
+                return self._client
+            if self._client_error is not None:
+                raise self._client_error
+        # Made on first use, not at configure(): finding credentials may ask the metadata
+        # server, which must not hold up the application's start. Made outside the lock, so
+        # shutdown() never waits for it.
+        from google.cloud.trace_v2 import TraceServiceClient
+
+        try:
+            made: Any = TraceServiceClient(credentials=self._credentials)
+        except Exception as exc:
+            # Kept: looking for credentials again on every export could cost seconds each
+            # time, and they will not appear by themselves.
+            with self._client_lock:
+                self._client_error = exc
+            _log.warning("Cloud Trace exporter has no client: %s: %s", type(exc).__name__, exc)
+            raise
+        with self._client_lock:
+            if self._client is None and not self._stop.is_set():
+                self._client = made
+                return made
+            current: Any = self._client
+        if current is None:  # shut down meanwhile
+            made.transport.close()
+            raise RuntimeError("shut down")
+        made.transport.close()  # another thread made one first
+        return current
+
+    def _map(self, spans: Sequence[SpanData]) -> Tuple[List[Any], List[int], int]:
+        messages: List[Any] = []
+        sizes: List[int] = []
+        rejected = 0
+        for span in spans:
+            try:
+                reason = _mapping.invalid_reason(span)
+                if reason is None:
+                    message = _mapping.to_span(span, self.project_id, self.limits)
+                    size = message.ByteSize()
+                    if size > self._span_budget:
+                        if not _batching.fit(message, self._span_budget):
+                            reason = "too big for one request"
+                        size = message.ByteSize()
+                    if reason is None:
+                        messages.append(message)
+                        sizes.append(size)
+                        continue
+                _log.debug("span %r not sent: %s", span.name, reason)
+            except Exception as exc:  # one hostile span must not cost the batch
+                _log.debug("span %r not sent: %s: %s", span.name, type(exc).__name__, exc)
+            rejected += 1
+        return messages, sizes, rejected
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        """Send ``spans``; SUCCESS when every one reached Cloud Trace. Never raises."""
+        if self._stop.is_set():
+            return ExportResult.FAILURE
+        if not spans:
+            return ExportResult.SUCCESS
+        try:
+            end = time.monotonic() + self.retry.deadline
+            messages, sizes, rejected = self._map(spans)
+            exported = failed = 0
+            for group in _batching.split(messages, sizes, self._name, self.max_spans_per_request,
+                                         self.max_request_bytes):
+                done = self._send([messages[i] for i in group], end)
+                exported += done[0]
+                rejected += done[1]
+                failed += done[2]
+        except Exception as exc:  # a bug must not reach the pipeline; the batch is lost
+            _log.warning("Cloud Trace export failed: %s: %s", type(exc).__name__, exc)
+            exported, rejected, failed = 0, 0, len(spans)
+        self._count(exported, rejected, failed)
+        return ExportResult.SUCCESS if exported == len(spans) else ExportResult.FAILURE
+
+    def _send(self, messages: List[Any], end: float) -> Tuple[int, int, int]:
+        """Deliver ``messages``, halving a request refused as invalid; returns how many spans
+        were exported, rejected and failed.
+        """
+        exported = rejected = failed = 0
+        pending: Deque[List[Any]] = collections.deque([messages])
+        while pending:
+            part = pending.popleft()
+            if self._stop.is_set() or time.monotonic() >= end:
+                failed += len(part)
+                continue
+            outcome, code = self._deliver(part, end)
+            if outcome.ok:
+                exported += len(part)
+            elif code == "INVALID_ARGUMENT" and len(part) > 1:
+                half = len(part) // 2
+                pending.appendleft(part[half:])
+                pending.appendleft(part[:half])
+            elif code == "INVALID_ARGUMENT":
+                rejected += 1
+                _log.warning("Cloud Trace refused span %s: %s", part[0].name, outcome.detail)
+            else:
+                failed += len(part)
+                self._note(outcome)
+        return exported, rejected, failed
+
+    def _deliver(self, part: List[Any], end: float) -> Tuple[Outcome, str]:
+        request = _batching.request(self._name, part)
+        codes = ["OK"]
+
+        def attempt(remaining: float) -> Outcome:
+            if self._stop.is_set():
+                codes[0] = "CANCELLED"
+                return Outcome.permanent("shut down")
+            try:
+                client = self._get_client()
+                client.batch_write_spans(request=request, retry=None,
+                                         timeout=max(min(self.timeout, remaining), 0.001))
+            except Exception as exc:
+                outcome, codes[0] = _classify(exc)
+                return outcome
+            codes[0] = "OK"
+            return Outcome.success()
+
+        # One Sender per request, its deadline what is left of the export's; its waits are on
+        # our stop event, so shutdown() cuts them short.
+        policy = self.retry._replace(deadline=max(end - time.monotonic(), 0.001))
+        sender = Sender(policy, sleep=self._stop.wait)
+        outcome = sender.run(attempt)
+        sent = sender.stats()
+        with self._lock:
+            self._counts["requests"] += 1
+            self._counts["attempts"] += sent["attempts"]
+            self._counts["retries"] += sent["retries"]
+        if outcome.ok:
+            self._note(outcome)
+        return outcome, codes[0]
+
+    def _note(self, outcome: Outcome) -> None:
+        # Log when delivery starts or stops failing, not once per batch: a backend that is down
+        # must not flood the application's log.
+        with self._lock:
+            changed = self._failing == outcome.ok
+            self._failing = not outcome.ok
+        if changed and not outcome.ok:
+            _log.warning("Cloud Trace export to %s failing (%s); further failures are counted "
+                         "in stats()", self._name, outcome.detail)
+        elif changed:
+            _log.info("Cloud Trace export to %s working again", self._name)
+
+    def _count(self, exported: int, rejected: int, failed: int) -> None:
+        with self._lock:
+            self._counts["spans_exported"] += exported
+            self._counts["spans_rejected"] += rejected
+            self._counts["spans_failed"] += failed
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        """Nothing is buffered here: every export is sent when called."""
+        return True
+
+    def shutdown(self) -> None:
+        """Stop: later exports fail, backoff waits end now, and a client this exporter made is
+        closed (a client passed in belongs to the caller and stays open). Idempotent.
+        """
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            try:
+                client.transport.close()
+            except Exception:  # closing is best effort; shutdown must return
+                _log.debug("closing the Cloud Trace client failed", exc_info=True)
+
+    def stats(self) -> Dict[str, int]:
+        """Counts: spans exported, rejected (refused as invalid, here or by Cloud Trace) and
+        failed (not delivered), requests sent, attempts and retries.
+        """
+        with self._lock:
+            return dict(self._counts)

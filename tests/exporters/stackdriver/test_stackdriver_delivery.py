@@ -1,0 +1,185 @@
+"""Delivery: bad spans isolated, retries on transient failures only, bounded waits, shutdown."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, List
+
+import grpc
+from google.protobuf import duration_pb2  # type: ignore[import-untyped]
+from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status  # type: ignore[import-untyped]
+
+from tracing_api import ExportResult
+from tracing_api._conformance import check_exporter
+from tracing_api.delivery import RetryPolicy
+from tracing_api.export import SpanData
+
+WATCHDOG = 20.0  # seconds a call may take before the test calls it hung
+
+
+def _run(function: Callable[[], Any]) -> Any:
+    """Run ``function`` on a thread; fail the test if it does not return within WATCHDOG."""
+    result: List[Any] = []
+    thread = threading.Thread(target=lambda: result.append(function()), daemon=True)
+    thread.start()
+    thread.join(WATCHDOG)
+    assert not thread.is_alive(), "the call did not return: not bounded"
+    return result[0]
+
+
+def _poisoned(request: Any, context: Any) -> Any:
+    if any("poison" in span.attributes.attribute_map for span in request.spans):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return None
+
+
+def test_bad_spans_are_isolated_and_the_rest_delivered(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    spans = [make_span(i + 1, attributes={"poison": 1} if i in (2, 5) else {}) for i in range(8)]
+    exporter = make_exporter()
+    assert exporter.export(spans) is ExportResult.FAILURE
+    got = cloud_trace.span_ids()
+    assert sorted(got) == [format(i + 1, "016x") for i in range(8) if i not in (2, 5)]
+    assert len(got) == len(set(got))  # no span delivered twice
+    assert exporter.stats()["spans_rejected"] == 2
+    assert exporter.stats()["spans_exported"] == 6
+
+
+def test_isolation_works_across_split_requests(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    spans = [make_span(i + 1, attributes={"poison": 1} if i == 4 else {}) for i in range(9)]
+    exporter = make_exporter(max_spans_per_request=3)
+    exporter.export(spans)
+    assert sorted(cloud_trace.span_ids()) == [format(i + 1, "016x") for i in range(9) if i != 4]
+
+
+def test_invalid_argument_is_not_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    exporter = make_exporter()
+    assert exporter.export([make_span(attributes={"poison": 1})]) is ExportResult.FAILURE
+    assert len(cloud_trace.attempts) == 1
+
+
+def test_permission_denied_is_not_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = lambda request, context: grpc.StatusCode.PERMISSION_DENIED
+    exporter = make_exporter()
+    assert exporter.export([make_span(1), make_span(2)]) is ExportResult.FAILURE
+    assert len(cloud_trace.attempts) == 1  # a permanent failure is not bisected either
+    assert exporter.stats()["spans_failed"] == 2
+
+
+def test_unavailable_is_retried_until_it_recovers(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    answers = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE]
+    cloud_trace.answer = lambda request, context: answers.pop(0) if answers else None
+    exporter = make_exporter()
+    assert exporter.export([make_span(1)]) is ExportResult.SUCCESS
+    assert len(cloud_trace.attempts) == 3
+    assert cloud_trace.span_ids() == ["0000000000000001"]
+    assert exporter.stats()["retries"] == 2
+
+
+def test_deadline_exceeded_is_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    answers = [grpc.StatusCode.DEADLINE_EXCEEDED]
+    cloud_trace.answer = lambda request, context: answers.pop(0) if answers else None
+    assert make_exporter().export([make_span(1)]) is ExportResult.SUCCESS
+    assert len(cloud_trace.attempts) == 2
+    assert cloud_trace.span_ids() == ["0000000000000001"]
+
+
+def test_unavailable_forever_gives_up_at_the_deadline(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = lambda request, context: grpc.StatusCode.UNAVAILABLE
+    exporter = make_exporter(retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.02,
+                                               deadline=0.5))
+    assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    assert len(cloud_trace.attempts) > 1
+    assert exporter.stats()["spans_failed"] == 1
+
+
+def test_hanging_server_is_bounded_by_the_timeout(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    def hang(request: Any, context: Any) -> None:
+        cloud_trace.release.wait(60.0)
+
+    cloud_trace.answer = hang
+    exporter = make_exporter(timeout=0.2, retry=RetryPolicy(initial_backoff=0.01,
+                                                            max_backoff=0.02, deadline=0.6))
+    assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    assert cloud_trace.span_ids() == []
+
+
+def test_retry_delay_beyond_the_deadline_gives_up_at_once(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    def throttle(request: Any, context: Any) -> None:
+        info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=600))
+        status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message="later")
+        status.details.add().Pack(info)
+        context.abort_with_status(rpc_status.to_status(status))
+
+    cloud_trace.answer = throttle
+    exporter = make_exporter()
+    assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    assert len(cloud_trace.attempts) == 1
+
+
+def test_shutdown_interrupts_a_backoff_wait(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    first = threading.Event()
+
+    def unavailable(request: Any, context: Any) -> grpc.StatusCode:
+        first.set()
+        return grpc.StatusCode.UNAVAILABLE
+
+    cloud_trace.answer = unavailable
+    exporter = make_exporter(retry=RetryPolicy(initial_backoff=30.0, max_backoff=30.0,
+                                               jitter=0.0, deadline=60.0))
+    results: List[ExportResult] = []
+    worker = threading.Thread(target=lambda: results.append(exporter.export([make_span(1)])),
+                              daemon=True)
+    worker.start()
+    assert first.wait(WATCHDOG)
+    _run(exporter.shutdown)
+    worker.join(WATCHDOG)
+    assert not worker.is_alive()
+    assert results == [ExportResult.FAILURE]
+    assert len(cloud_trace.attempts) == 1
+
+
+def test_export_after_shutdown_fails_and_sends_nothing(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    exporter = make_exporter()
+    exporter.shutdown()
+    exporter.shutdown()  # idempotent
+    assert exporter.export([make_span(1)]) is ExportResult.FAILURE
+    assert cloud_trace.attempts == []
+
+
+def test_empty_export_succeeds_without_a_request(
+    make_exporter: Callable[..., Any], cloud_trace: Any,
+) -> None:
+    assert make_exporter().export([]) is ExportResult.SUCCESS
+    assert cloud_trace.attempts == []
+
+
+def test_exporter_passes_the_conformance_kit(
+    make_exporter: Callable[..., Any], cloud_trace: Any,
+) -> None:
+    check_exporter(make_exporter, received=cloud_trace.span_ids)
