@@ -1,0 +1,91 @@
+"""What the three HTTP clients share: the CLIENT span, header injection, status and errors.
+
+A client span covers one HTTP exchange (one hop): from sending the request until the response
+headers arrive. A followed redirect is another hop and another span, a sibling of the first
+under the caller's span, each with its own ``traceparent``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import urlsplit
+
+import tracing_api
+from tracing_api import INVALID_SPAN, SpanKind, StatusCode
+from tracing_api.context import Context, current_context
+from tracing_api.propagation import Setter
+
+from . import _semconv
+from ._version import __version__
+
+_log = logging.getLogger("tracing_api_http")
+_tracer = tracing_api.get_tracer("tracing_api_http", __version__)
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def start(method: object, url: str) -> Tuple[Any, Context]:
+    """Start the CLIENT span for ``method url``; return it and the context to inject."""
+    method_value, original = _semconv.method(
+        method.upper() if isinstance(method, str) else method
+    )
+    attributes: Dict[str, object] = {
+        "http.request.method": method_value,
+        "url.full": _semconv.redact_url(url),
+    }
+    if original is not None:
+        attributes["http.request.method_original"] = original
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a bad port or IPv6 literal: the request itself will fail and say so
+        host, port = None, None
+    if host:
+        attributes["server.address"] = _semconv.cap(host)
+    if port:
+        attributes["server.port"] = port
+    span = _tracer.start_span(
+        _semconv.span_name(method_value), SpanKind.CLIENT, attributes
+    )
+    context = current_context()
+    # With nothing configured there is no span: the current context is sent on unchanged, so
+    # a service that does not trace still carries its caller's trace forward.
+    return span, context if span is INVALID_SPAN else context._replace(span=span)
+
+
+def inject(context: Context, carrier: Any, setter: Optional[Setter] = None) -> None:
+    """Write ``context`` into the request headers (never raises)."""
+    tracing_api.inject(carrier, context=context, setter=setter)
+
+
+def finish(span: Any, status_code: Optional[int], http_version: Optional[str] = None) -> None:
+    """Record the response status (4xx and 5xx are errors for a client) and end the span."""
+    try:
+        if status_code is not None:
+            span.set_attribute("http.response.status_code", status_code)
+            code, extra = _semconv.client_status(status_code)
+            if code is StatusCode.ERROR:
+                span.set_attributes(extra)
+                span.set_status(StatusCode.ERROR)
+        if http_version:
+            version = _semconv.protocol_version(http_version)
+            if version:
+                span.set_attribute("network.protocol.version", version)
+    finally:
+        span.end()
+
+
+def fail(span: Any, exc: BaseException) -> None:
+    """Record an exception raised by the transport and end the span."""
+    try:
+        span.record_exception(exc, escaped=True)
+        span.set_attribute("error.type", _semconv.error_type(exc))
+        try:
+            description = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            description = type(exc).__name__
+        span.set_status(StatusCode.ERROR, description)
+    finally:
+        span.end()

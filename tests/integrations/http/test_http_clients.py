@@ -1,0 +1,178 @@
+"""Client tracing for urllib, requests and httpx (sync and async) against a real http.server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.error
+from typing import Any, Callable, Dict
+
+import httpx
+import pytest
+import requests
+from tracing_api_http import (
+    AsyncTracingTransport,
+    TracingTransport,
+    build_opener,
+    traced_session,
+)
+
+import tracing_api
+from tracing_api import SpanKind, StatusCode
+from tracing_api.export import SpanData
+from tracing_api.testing import CapturedSpans
+
+tracer = tracing_api.get_tracer(__name__)
+
+
+def _urllib(url: str) -> int:
+    try:
+        with build_opener().open(url, timeout=5) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+def _requests(url: str) -> int:
+    with traced_session() as session:
+        return session.get(url, timeout=5).status_code
+
+
+def _httpx(url: str) -> int:
+    with httpx.Client(transport=TracingTransport(), follow_redirects=True, timeout=5) as client:
+        return client.get(url).status_code
+
+
+def _httpx_async(url: str) -> int:
+    async def get() -> int:
+        async with httpx.AsyncClient(
+            transport=AsyncTracingTransport(), follow_redirects=True, timeout=5
+        ) as client:
+            return (await client.get(url)).status_code
+
+    return asyncio.run(get())
+
+
+CLIENTS: Dict[str, Callable[[str], int]] = {
+    "urllib": _urllib, "requests": _requests, "httpx": _httpx, "httpx-async": _httpx_async,
+}
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def get(request: pytest.FixtureRequest) -> Callable[[str], int]:
+    """A traced GET through one client library; returns the status code."""
+    return CLIENTS[request.param]
+
+
+def _clients(spans: CapturedSpans) -> list[SpanData]:
+    return [s for s in spans if s.kind == SpanKind.CLIENT]
+
+
+def test_success_span_has_semconv_attributes(
+    trace_capture: CapturedSpans, backend: Any, get: Callable[[str], int]
+) -> None:
+    with tracer.span("caller"):
+        assert get(backend.url + "/ok?x=1") == 200
+    (span,) = _clients(trace_capture)
+    assert span.name == "GET"
+    expected = {
+        "http.request.method": "GET", "url.full": backend.url + "/ok?x=1",
+        "server.address": "127.0.0.1", "server.port": backend.port,
+        "http.response.status_code": 200,
+    }
+    assert {k: span.attributes.get(k) for k in expected} == expected
+    assert span.status.code == StatusCode.UNSET
+
+
+def test_client_span_is_child_of_caller_and_injected(
+    trace_capture: CapturedSpans, backend: Any, get: Callable[[str], int]
+) -> None:
+    with tracer.span("caller"):
+        get(backend.url + "/ok")
+    span = trace_capture.assert_span("GET", kind=SpanKind.CLIENT, parent="caller")
+    context = span.context
+    assert backend.requests[-1]["traceparent"] == (
+        f"00-{context.trace_id_hex}-{context.span_id_hex}-{context.trace_flags:02x}"
+    )
+
+
+@pytest.mark.parametrize(("path", "status"), [("/missing", 404), ("/broken", 500)])
+def test_error_status_marks_client_span_as_error(
+    trace_capture: CapturedSpans, backend: Any, get: Callable[[str], int], path: str, status: int
+) -> None:
+    assert get(backend.url + path) == status
+    (span,) = _clients(trace_capture)
+    assert span.status.code == StatusCode.ERROR
+    assert span.attributes["error.type"] == str(status)
+
+
+def test_connection_refused_is_recorded_and_raised(
+    trace_capture: CapturedSpans, get: Callable[[str], int]
+) -> None:
+    with socket.socket() as sock:  # a port that was bound and closed refuses connections
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(OSError if get is _urllib else Exception):
+        get(f"http://127.0.0.1:{port}/ok")
+    (span,) = _clients(trace_capture)
+    assert span.status.code == StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert "error.type" in span.attributes
+
+
+def test_each_redirect_hop_is_a_sibling_span_with_its_own_traceparent(
+    trace_capture: CapturedSpans, backend: Any, get: Callable[[str], int]
+) -> None:
+    with tracer.span("caller"):
+        assert get(backend.url + "/redirect") == 200
+    hops = sorted(_clients(trace_capture), key=lambda s: s.start_time)
+    caller = trace_capture.find("caller")
+    assert [h.attributes["http.response.status_code"] for h in hops] == [302, 200]
+    assert all(h.parent is not None and h.parent.span_id == caller.context.span_id for h in hops)
+    sent = [r["traceparent"].split("-")[2] for r in backend.requests]
+    assert sent == [h.context.span_id_hex for h in hops]
+
+
+def test_credentials_in_url_are_never_exported(
+    trace_capture: CapturedSpans, backend: Any
+) -> None:
+    url = backend.url.replace("http://", "http://user:secret@") + "/ok?sig=signed&x=1"
+    _requests(url)
+    _httpx(url)
+    exported = [s.attributes["url.full"] for s in _clients(trace_capture)]
+    assert len(exported) == 2
+    for value in exported:
+        assert "secret" not in str(value)
+        assert "signed" not in str(value)
+        assert str(value).startswith("http://REDACTED:REDACTED@127.0.0.1")
+
+
+def test_requests_session_keeps_custom_adapter_settings(backend: Any) -> None:
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=3))
+    traced_session(session)
+    traced_session(session)  # twice: still one layer of tracing
+    adapter = session.get_adapter(backend.url)
+    assert adapter.max_retries.total == 3  # type: ignore[attr-defined]
+    assert not isinstance(adapter.adapter, type(adapter))  # type: ignore[attr-defined]
+
+
+def test_build_opener_refuses_untraced_http_handler() -> None:
+    import urllib.request
+
+    with pytest.raises(TypeError, match="TracingHTTPSHandler"):
+        build_opener(urllib.request.HTTPSHandler())
+
+
+def test_untraced_caller_context_is_forwarded_when_nothing_is_configured(backend: Any) -> None:
+    from tracing_api import SpanContext
+    from tracing_api.context import Context, use_context
+
+    remote = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, 1, is_remote=True)
+    with use_context(Context().with_span_context(remote)):
+        _httpx(backend.url + "/ok")
+    assert backend.requests[-1]["traceparent"] == (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    )
