@@ -13,7 +13,7 @@ Libraries take a tracer and start spans; they cost next to nothing until an appl
 Applications choose where spans go, once, at startup: ``tracing.configure(exporter="console")``.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from . import context, export
 from ._span import INVALID_SPAN, Limits, NonRecordingSpan, Span
@@ -31,11 +31,15 @@ from ._types import (
 )
 from ._version import __version__
 from .context import Context, current_context, current_span, use_context, use_span
-from .export import ExportResult, SpanData, SpanExporter, SpanProcessor
+from .export import ExportResult, SpanData
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import propagation, sampling
     from ._config import configure, force_flush, shutdown, stats
+    from ._protocols import SpanExporter, SpanProcessor
     from .propagation import Propagator, extract, inject
 
 # What only applications and propagating code need loads on first use, so that a library's
@@ -48,6 +52,8 @@ _LAZY = {
     "extract": ".propagation",
     "inject": ".propagation",
     "Propagator": ".propagation",
+    "SpanExporter": "._protocols",
+    "SpanProcessor": "._protocols",
     "propagation": None,
     "sampling": None,
 }

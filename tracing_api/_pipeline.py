@@ -9,11 +9,17 @@ from __future__ import annotations
 import random
 from typing import Callable, Mapping, Optional, Sequence, Tuple
 
-from ._span import AnySpan, Limits, NonRecordingSpan, Span
+from ._span import Limits, NonRecordingSpan, Span
 from ._types import Link, SpanContext, SpanKind
-from .context import _SPAN, CURRENT, Parent, parent_context
-from .export import InstrumentationScope, SpanData, SpanProcessor
+from .context import _SPAN, CURRENT, parent_context
+from .export import InstrumentationScope, SpanData
 from .sampling import Sampler, follows_parent_else_samples
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._span import AnySpan
+    from .context import Parent
+    from .export import SpanProcessor
 
 _getrandbits = random.getrandbits  # the module's generator is reseeded in forked children
 _tuple_new = tuple.__new__

@@ -7,15 +7,14 @@ raises into the caller: bad attribute values are dropped and counted.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from time import time_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from ._types import (
     EMPTY_ATTRIBUTES,
     INVALID_SPAN_CONTEXT,
     UNSET_STATUS,
-    AttributeValue,
     Event,
     Link,
     SpanContext,
@@ -25,8 +24,26 @@ from ._types import (
 )
 from .export import InstrumentationScope, SpanData
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+
     from ._pipeline import Pipeline
+    from ._types import AttributeValue
+
+    class _LimitsFields(NamedTuple):
+        attributes: int = 128
+        events: int = 128
+        links: int = 128
+        event_attributes: int = 128
+        link_attributes: int = 128
+        value_length: Optional[int] = None
+
+else:
+    _LimitsFields = namedtuple(
+        "Limits", "attributes events links event_attributes link_attributes value_length",
+        defaults=(128, 128, 128, 128, 128, None),
+    )
 
 _tuple_new = tuple.__new__
 _INT64_MIN = -(1 << 63)
@@ -34,15 +51,15 @@ _INT64_MAX = (1 << 63) - 1
 _SCALARS = (str, bool, int, float)
 
 
-class Limits(NamedTuple):
-    """Caps on what one span keeps; what goes over is dropped and counted on the span."""
+class Limits(_LimitsFields):
+    """Caps on what one span keeps; what goes over is dropped and counted on the span.
 
-    attributes: int = 128
-    events: int = 128
-    links: int = 128
-    event_attributes: int = 128
-    link_attributes: int = 128
-    value_length: Optional[int] = None  # characters per string value; None keeps them whole
+    ``attributes``, ``events`` and ``links`` per span, ``event_attributes`` and
+    ``link_attributes`` per event and link (128 each by default), and ``value_length``: characters
+    kept of a string value (None, the default, keeps them whole).
+    """
+
+    __slots__ = ()
 
 
 class _Invalid:
@@ -404,4 +421,5 @@ def record_error(span: Union[Span, NonRecordingSpan], exc: BaseException) -> Non
         span.set_status(StatusCode.ERROR, description)
 
 
-AnySpan = Union[Span, NonRecordingSpan]
+if TYPE_CHECKING:
+    AnySpan = Union[Span, NonRecordingSpan]

@@ -8,30 +8,39 @@ every span, so it follows a later ``configure()``. Until then every span is the 
 from __future__ import annotations
 
 import functools
-from types import TracebackType
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    AsyncGenerator,
-    Callable,
-    Dict,
-    Generator,
-    Mapping,
-    Optional,
-    Sequence,
-    TypeVar,
-    cast,
-)
 
-from ._span import INVALID_SPAN, AnySpan, Span, record_error
-from ._types import Link, SpanKind
-from .context import _SPAN, CURRENT, Parent, _detach
+from ._span import INVALID_SPAN, Span, record_error
+from ._types import SpanKind
+from .context import _SPAN, CURRENT, _detach
 from .export import InstrumentationScope
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._pipeline import Pipeline
+    from types import TracebackType
+    from typing import (
+        Any,
+        AsyncGenerator,
+        Callable,
+        Dict,
+        Generator,
+        Mapping,
+        Optional,
+        Sequence,
+        TypeVar,
+    )
 
-F = TypeVar("F", bound=Callable[..., Any])
+    from ._pipeline import Pipeline
+    from ._span import AnySpan
+    from ._types import Link
+    from .context import Parent
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+# Code flags of generator, coroutine and async generator functions (as in ``inspect``, which
+# costs too much to import for this).
+_CO_GENERATOR = 0x20
+_CO_COROUTINE = 0x80
+_CO_ASYNC_GENERATOR = 0x200
 
 _active: Optional[Pipeline] = None
 _tuple_new = tuple.__new__
@@ -135,37 +144,39 @@ class _Decorates:
         raise NotImplementedError
 
     def __call__(self, fn: F) -> F:
-        import inspect  # decoration time only
-
-        tracer, name, kind, attributes, links, parent, record = self._arguments()
+        arguments = self._arguments()
+        tracer: Tracer = arguments[0]
+        name, kind, attributes, links, parent, record = arguments[1:]
 
         def scope() -> SpanScope:
-            return cast(SpanScope, tracer.span(
+            return tracer.span(
                 name, kind, attributes, links=links, parent=parent, record_exception=record
-            ))
+            )
 
         def start() -> AnySpan:
-            return cast(AnySpan, tracer.start_span(name, kind, attributes, links=links, parent=parent))
+            return tracer.start_span(name, kind, attributes, links=links, parent=parent)
 
-        if inspect.isasyncgenfunction(fn):
-            return cast(F, _wrap_async_generator(fn, start, record))
-        if inspect.isgeneratorfunction(fn):
-            return cast(F, _wrap_generator(fn, start, record))
-        if inspect.iscoroutinefunction(fn):
+        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+        flags = code.co_flags if code is not None else 0
+        if flags & _CO_ASYNC_GENERATOR:
+            return _wrap_async_generator(fn, start, record)  # type: ignore[return-value]
+        if flags & _CO_GENERATOR:
+            return _wrap_generator(fn, start, record)  # type: ignore[return-value]
+        if flags & _CO_COROUTINE:
 
             @functools.wraps(fn)
             async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
                 with scope():
                     return await fn(*args, **kwargs)
 
-            return cast(F, traced_coroutine)
+            return traced_coroutine  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def traced(*args: Any, **kwargs: Any) -> Any:
             with scope():
                 return fn(*args, **kwargs)
 
-        return cast(F, traced)
+        return traced  # type: ignore[return-value]
 
 
 class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]

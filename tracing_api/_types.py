@@ -6,17 +6,25 @@ All of them are immutable, so a record handed to an exporter can never change un
 from __future__ import annotations
 
 import enum
+from collections import namedtuple
+from collections.abc import Mapping
 from functools import cache
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-AttributeValue = Union[
-    str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
-]
-"""What an attribute may hold: a scalar, or a homogeneous sequence of one scalar type."""
+# ``typing`` costs more to import than all of this package's eager modules together, so those
+# modules use it for type checkers only; records are ``collections.namedtuple`` at run time and
+# ``typing.NamedTuple`` to mypy (configured with ``always_true = TYPE_CHECKING``).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
-Attributes = Mapping[str, AttributeValue]
-"""A read-only mapping of attribute names to values."""
+    AttributeValue = Union[
+        str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
+    ]
+    """What an attribute may hold: a scalar, or a homogeneous sequence of one scalar type."""
+
+    Attributes = Mapping[str, AttributeValue]
+    """A read-only mapping of attribute names to values."""
 
 
 class SpanKind(enum.IntEnum):
@@ -37,11 +45,33 @@ class StatusCode(enum.IntEnum):
     ERROR = 2
 
 
-class Status(NamedTuple):
+if TYPE_CHECKING:
+
+    class _StatusFields(NamedTuple):
+        code: StatusCode = StatusCode.UNSET
+        description: Optional[str] = None
+
+    class _EventFields(NamedTuple):
+        name: str
+        timestamp: int
+        attributes: Attributes
+        dropped_attributes: int = 0
+
+    class _LinkFields(NamedTuple):
+        context: SpanContext
+        attributes: Attributes
+        dropped_attributes: int = 0
+
+else:
+    _StatusFields = namedtuple("Status", "code description", defaults=(StatusCode.UNSET, None))
+    _EventFields = namedtuple("Event", "name timestamp attributes dropped_attributes", defaults=(0,))
+    _LinkFields = namedtuple("Link", "context attributes dropped_attributes", defaults=(0,))
+
+
+class Status(_StatusFields):
     """A status code and, for ERROR only, a description."""
 
-    code: StatusCode = StatusCode.UNSET
-    description: Optional[str] = None
+    __slots__ = ()
 
 
 UNSET_STATUS = Status()
@@ -136,7 +166,25 @@ _TRACE_ID_MAX = (1 << 128) - 1
 _SPAN_ID_MAX = (1 << 64) - 1
 
 
-class SpanContext(NamedTuple):
+if TYPE_CHECKING:
+
+    class _SpanContextFields(NamedTuple):
+        trace_id: int
+        span_id: int
+        trace_flags: int = 0
+        trace_state: TraceState = EMPTY_TRACE_STATE
+        is_remote: bool = False
+        debug: bool = False
+        deferred: bool = False
+
+else:
+    _SpanContextFields = namedtuple(
+        "SpanContext", "trace_id span_id trace_flags trace_state is_remote debug deferred",
+        defaults=(0, EMPTY_TRACE_STATE, False, False, False),
+    )
+
+
+class SpanContext(_SpanContextFields):
     """The part of a span that crosses process boundaries.
 
     ``trace_id`` is a 128-bit and ``span_id`` a 64-bit integer; ``trace_flags`` holds the W3C
@@ -145,13 +193,7 @@ class SpanContext(NamedTuple):
     a context read from one of those formats is written back unchanged.
     """
 
-    trace_id: int
-    span_id: int
-    trace_flags: int = 0
-    trace_state: TraceState = EMPTY_TRACE_STATE
-    is_remote: bool = False
-    debug: bool = False
-    deferred: bool = False
+    __slots__ = ()
 
     @property
     def sampled(self) -> bool:
@@ -182,21 +224,16 @@ class SpanContext(NamedTuple):
 INVALID_SPAN_CONTEXT = SpanContext(0, 0)
 
 
-class Event(NamedTuple):
+class Event(_EventFields):
     """Something that happened during a span, at ``timestamp`` (ns since the epoch)."""
 
-    name: str
-    timestamp: int
-    attributes: Attributes
-    dropped_attributes: int = 0
+    __slots__ = ()
 
 
-class Link(NamedTuple):
+class Link(_LinkFields):
     """A reference from a span to another span, possibly in another trace."""
 
-    context: SpanContext
-    attributes: Attributes
-    dropped_attributes: int = 0
+    __slots__ = ()
 
 
 EMPTY_ATTRIBUTES: Attributes = MappingProxyType({})

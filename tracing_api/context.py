@@ -10,30 +10,41 @@ from __future__ import annotations
 
 import contextvars
 import functools
+from collections import namedtuple
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    NamedTuple,
-    Optional,
-    Tuple,
-    TypeVar,
-)
 
-from ._span import INVALID_SPAN, AnySpan, NonRecordingSpan, Span, record_error
+from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
 from ._types import INVALID_SPAN_CONTEXT, SpanContext
 
+EMPTY_BAGGAGE: Mapping[str, str] = MappingProxyType({})
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
+    from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypeVar
 
-T = TypeVar("T")
+    from ._span import AnySpan
 
-EMPTY_BAGGAGE: Mapping[str, str] = MappingProxyType({})
+    T = TypeVar("T")
+
+    class _ContextFields(NamedTuple):
+        span: AnySpan = INVALID_SPAN
+        baggage: Mapping[str, str] = EMPTY_BAGGAGE
+        baggage_properties: Mapping[str, str] = EMPTY_BAGGAGE
+
+    class _AttachTokenFields(NamedTuple):
+        context: Context
+        span: Token[AnySpan]
+        baggage: Token[Tuple[Mapping[str, str], Mapping[str, str]]]
+
+else:
+    _ContextFields = namedtuple(
+        "Context", "span baggage baggage_properties",
+        defaults=(INVALID_SPAN, EMPTY_BAGGAGE, EMPTY_BAGGAGE),
+    )
+    _AttachTokenFields = namedtuple("AttachToken", "context span baggage")
+
 
 _SPAN: ContextVar[AnySpan] = ContextVar("tracing_api.span", default=INVALID_SPAN)
 _BAGGAGE: ContextVar[Tuple[Mapping[str, str], Mapping[str, str]]] = ContextVar(
@@ -41,16 +52,14 @@ _BAGGAGE: ContextVar[Tuple[Mapping[str, str], Mapping[str, str]]] = ContextVar(
 )
 
 
-class Context(NamedTuple):
+class Context(_ContextFields):
     """What travels with a request: the current span and the baggage. Immutable.
 
     ``baggage_properties`` keeps the W3C baggage properties of an entry (the text after its
     first ``;``), so a service forwards what it received unchanged.
     """
 
-    span: AnySpan = INVALID_SPAN
-    baggage: Mapping[str, str] = EMPTY_BAGGAGE
-    baggage_properties: Mapping[str, str] = EMPTY_BAGGAGE
+    __slots__ = ()
 
     @property
     def span_context(self) -> SpanContext:
@@ -92,7 +101,8 @@ class _Current:
 
 CURRENT: Any = _Current()
 
-Parent = Any  # Context, a span, a SpanContext, None (a new trace) or CURRENT
+if TYPE_CHECKING:
+    Parent = Any  # Context, a span, a SpanContext, None (a new trace) or CURRENT
 
 
 def parent_context(parent: Parent) -> SpanContext:
@@ -166,7 +176,10 @@ class use_span:
         tb: Optional[TracebackType],
     ) -> None:
         span = self._span
-        _detach(_SPAN, self._token, span)
+        try:
+            _SPAN.reset(self._token)
+        except (ValueError, RuntimeError):  # left from another context
+            _detach(_SPAN, self._token, span)
         if exc is not None and self._record and type(span) is Span:
             record_error(span, exc)
         if self._end_on_exit:
@@ -192,12 +205,10 @@ class use_context:
         detach(self._tokens)
 
 
-class AttachToken(NamedTuple):
+class AttachToken(_AttachTokenFields):
     """What ``attach`` returns and ``detach`` takes."""
 
-    context: Context
-    span: Token[AnySpan]
-    baggage: Token[Tuple[Mapping[str, str], Mapping[str, str]]]
+    __slots__ = ()
 
 
 def attach(context: Context) -> AttachToken:

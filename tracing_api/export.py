@@ -11,9 +11,46 @@ raise: it returns ``ExportResult.FAILURE`` instead (an exception is caught and c
 from __future__ import annotations
 
 import enum
-from typing import Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from collections import namedtuple
 
-from ._types import Attributes, Event, Link, SpanContext, SpanKind, Status
+from ._types import Event, Link
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, NamedTuple, Optional, Tuple
+
+    from ._protocols import SpanExporter, SpanProcessor
+    from ._types import Attributes, SpanContext, SpanKind, Status
+
+    class _ScopeFields(NamedTuple):
+        name: str
+        version: Optional[str] = None
+
+    class _SpanDataFields(NamedTuple):
+        name: str
+        context: SpanContext
+        parent: Optional[SpanContext]
+        kind: SpanKind
+        start_time: int
+        end_time: int
+        attributes: Attributes
+        events: Tuple[Event, ...]
+        links: Tuple[Link, ...]
+        status: Status
+        resource: Mapping[str, object]
+        scope: InstrumentationScope
+        dropped_attributes: int = 0
+        dropped_events: int = 0
+        dropped_links: int = 0
+
+else:
+    _ScopeFields = namedtuple("InstrumentationScope", "name version", defaults=(None,))
+    _SpanDataFields = namedtuple(
+        "SpanData",
+        "name context parent kind start_time end_time attributes events links status resource "
+        "scope dropped_attributes dropped_events dropped_links",
+        defaults=(0, 0, 0),
+    )
 
 
 class ExportResult(enum.Enum):
@@ -23,14 +60,13 @@ class ExportResult(enum.Enum):
     FAILURE = 1
 
 
-class InstrumentationScope(NamedTuple):
+class InstrumentationScope(_ScopeFields):
     """The tracer (usually a module or library) that made a span."""
 
-    name: str
-    version: Optional[str] = None
+    __slots__ = ()
 
 
-class SpanData(NamedTuple):
+class SpanData(_SpanDataFields):
     """A finished span: an immutable record handed to exporters.
 
     Times are nanoseconds since the epoch. ``parent`` is the parent's context (local or remote),
@@ -38,52 +74,18 @@ class SpanData(NamedTuple):
     ``dropped_*`` count what the limits refused.
     """
 
-    name: str
-    context: SpanContext
-    parent: Optional[SpanContext]
-    kind: SpanKind
-    start_time: int
-    end_time: int
-    attributes: Attributes
-    events: Tuple[Event, ...]
-    links: Tuple[Link, ...]
-    status: Status
-    resource: Mapping[str, object]
-    scope: InstrumentationScope
-    dropped_attributes: int = 0
-    dropped_events: int = 0
-    dropped_links: int = 0
+    __slots__ = ()
 
 
-@runtime_checkable
-class SpanExporter(Protocol):
-    """Sends finished spans somewhere. See the module docstring for who calls what."""
+def __getattr__(name: str) -> Any:
+    # The protocols need ``typing``: they load when first asked for, not with this module.
+    if name in ("SpanExporter", "SpanProcessor"):
+        from . import _protocols
 
-    def export(self, spans: Sequence[SpanData]) -> ExportResult:
-        """Deliver ``spans``; bounded in time; never raises."""
-
-    def force_flush(self, timeout: float = 30.0) -> bool:
-        """Deliver anything buffered within ``timeout`` seconds; True when all went out."""
-
-    def shutdown(self) -> None:
-        """Release resources. Idempotent and bounded in time; later exports return FAILURE."""
-
-
-@runtime_checkable
-class SpanProcessor(Protocol):
-    """Receives every finished, sampled span; the built-ins are ``simple`` and ``batch``."""
-
-    def on_end(self, span: SpanData) -> None:
-        """Take a finished span. Called on the application's thread: must be cheap."""
-
-    def force_flush(self, timeout: float = 30.0) -> bool:
-        """Export everything taken so far within ``timeout`` seconds."""
-
-    def shutdown(self, timeout: float = 30.0) -> bool:
-        """Flush and stop within ``timeout`` seconds; later spans are dropped and counted."""
-
-    def stats(self) -> Mapping[str, int]:
-        """Counts of spans: ``ended``, ``exported``, ``dropped``, ``failed``, ``queued``."""
+        value = getattr(_protocols, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
