@@ -6,8 +6,8 @@ RUN := $(UV) run --locked --quiet
 
 .PHONY: demo test lint check bench fuzz setup clean
 
-demo: setup  ## The traced demo: prints the trace of a request.
-	$(RUN) python examples/quickstart.py
+demo: setup  ## The traced demo: gRPC client -> greeter -> HTTP backend, printed as trace trees.
+	$(RUN) python -m examples.helloworld
 
 test: setup  ## The whole test suite.
 	$(RUN) pytest

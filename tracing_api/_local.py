@@ -185,13 +185,18 @@ class ConsoleExporter(_Closable):
             return ExportResult.FAILURE
         done: List[List[SpanData]] = []
         with self._lock:
+            roots = []
             for span in spans:
-                trace = self._pending.setdefault(span.context.trace_id, [])
-                trace.append(span)
+                self._pending.setdefault(span.context.trace_id, []).append(span)
                 self._count += 1
                 if span.parent is None or span.parent.is_remote:
-                    done.append(self._pending.pop(span.context.trace_id))
-                    self._count -= len(trace)
+                    roots.append(span.context.trace_id)
+            # After the whole batch: a trace whose hops all ran in this process has several local
+            # roots (one per remote parent) and is printed once, as one tree.
+            for trace_id in dict.fromkeys(roots):
+                trace = self._pending.pop(trace_id)
+                self._count -= len(trace)
+                done.append(trace)
             while self._count > self._max and self._pending:
                 _, oldest = self._pending.popitem(last=False)
                 self._count -= len(oldest)
