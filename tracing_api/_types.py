@@ -16,7 +16,7 @@ from types import MappingProxyType
 # ``typing.NamedTuple`` to mypy (configured with ``always_true = TYPE_CHECKING``).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
+    from typing import Any, Dict, Iterator, NamedTuple, Optional, Sequence, Tuple, Union
 
     AttributeValue = Union[
         str, bool, int, float, Sequence[str], Sequence[bool], Sequence[int], Sequence[float]
@@ -94,19 +94,40 @@ class TraceState(Mapping[str, str]):
     """W3C ``tracestate``: vendor entries in order, most recently updated first. Immutable.
 
     ``set`` and ``delete`` return a new trace state. Keys and values must follow the W3C grammar;
-    a bad one is a programmer's mistake and raises ``ValueError``.
+    a bad one is a programmer's mistake and raises ``ValueError``. A trace state read from a
+    request (``from_header``) is parsed and checked when first used, so a service that only
+    receives it pays nothing; an invalid one then reads as empty.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_header", "_raw")
 
     def __init__(self, entries: Sequence[Tuple[str, str]] = ()) -> None:
-        seen = set()
-        kept = []
+        kept: Dict[str, str] = {}
         for key, value in entries:
-            if key not in seen:  # the first occurrence of a key wins
-                seen.add(key)
-                kept.append((key, value))
-        self._entries: Tuple[Tuple[str, str], ...] = tuple(kept[:TRACESTATE_MAX_MEMBERS])
+            kept.setdefault(key, value)  # the first occurrence of a key wins
+        self._entries: Optional[Tuple[Tuple[str, str], ...]] = tuple(kept.items())[
+            :TRACESTATE_MAX_MEMBERS
+        ]
+        self._header: Optional[str] = None
+        self._raw: Optional[str] = None
+
+    @classmethod
+    def from_header(cls, header: str) -> TraceState:
+        """The trace state a ``tracestate`` header holds (several headers joined with commas)."""
+        state = cls.__new__(cls)
+        state._entries = None
+        state._header = None
+        state._raw = header
+        return state
+
+    def _items(self) -> Tuple[Tuple[str, str], ...]:
+        entries = self._entries
+        if entries is None:
+            from .w3c import tracestate_entries  # the grammar lives with the propagator
+
+            parsed = tracestate_entries(self._raw or "")
+            entries = self._entries = () if parsed is None else tuple(parsed)
+        return entries
 
     @staticmethod
     def is_valid_key(key: str) -> bool:
@@ -122,42 +143,45 @@ class TraceState(Mapping[str, str]):
         """A trace state with ``key`` set to ``value`` and moved to the front."""
         if not (self.is_valid_key(key) and self.is_valid_value(value)):
             raise ValueError(f"invalid tracestate entry {key!r}={value!r}")
-        rest = [(k, v) for k, v in self._entries if k != key]
+        rest = [(k, v) for k, v in self._items() if k != key]
         return TraceState([(key, value), *rest])
 
     def delete(self, key: str) -> TraceState:
         """A trace state without ``key``."""
-        return TraceState([(k, v) for k, v in self._entries if k != key])
+        return TraceState([(k, v) for k, v in self._items() if k != key])
 
     def header(self) -> str:
         """The ``tracestate`` header value."""
-        return ",".join(f"{k}={v}" for k, v in self._entries)
+        header = self._header
+        if header is None:
+            header = self._header = ",".join(f"{k}={v}" for k, v in self._items())
+        return header
 
     def __getitem__(self, key: str) -> str:
-        for k, v in self._entries:
+        for k, v in self._items():
             if k == key:
                 return v
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k, _ in self._entries)
+        return (k for k, _ in self._items())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items())
 
     def __bool__(self) -> bool:
-        return bool(self._entries)
+        return bool(self._items())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TraceState):
-            return self._entries == other._entries
+            return self._items() == other._items()
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._entries)
+        return hash(self._items())
 
     def __repr__(self) -> str:
-        return f"TraceState({list(self._entries)!r})"
+        return f"TraceState({list(self._items())!r})"
 
 
 EMPTY_TRACE_STATE = TraceState()

@@ -18,6 +18,7 @@ from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
 from ._types import INVALID_SPAN_CONTEXT, SpanContext
 
 EMPTY_BAGGAGE: Mapping[str, str] = MappingProxyType({})
+_tuple_new = tuple.__new__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,7 +69,9 @@ class Context(_ContextFields):
 
     def with_span_context(self, span_context: SpanContext) -> Context:
         """This context with a non-recording span for ``span_context`` (what extract makes)."""
-        return self._replace(span=NonRecordingSpan(span_context))
+        return _tuple_new(
+            Context, (NonRecordingSpan(span_context), self.baggage, self.baggage_properties)
+        )
 
     def with_baggage(
         self, entries: Mapping[str, Optional[str]], properties: Optional[Mapping[str, str]] = None

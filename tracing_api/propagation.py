@@ -83,8 +83,9 @@ class DictCarrier:
         """Every value of ``key``, matching names in any case."""
         value = carrier.get(key)
         if value is None:
-            for name in carrier:
-                if isinstance(name, str) and name.lower() == key:
+            size = len(key)
+            for name in carrier:  # the length test spares most lower() calls
+                if type(name) is str and len(name) == size and name.lower() == key:
                     value = carrier[name]
                     break
             else:
@@ -101,8 +102,11 @@ class DictCarrier:
 
     def set(self, carrier: Any, key: str, value: Value) -> None:
         """``carrier[key] = value``, replacing the same name in another case."""
-        for name in [n for n in carrier if isinstance(n, str) and n != key and n.lower() == key]:
-            del carrier[name]
+        if carrier:  # new outgoing headers are usually empty: nothing to replace
+            size = len(key)
+            for name in [n for n in carrier
+                         if type(n) is str and len(n) == size and n != key and n.lower() == key]:
+                del carrier[name]
         carrier[key] = value
 
 
@@ -201,7 +205,9 @@ class PairsCarrier:
         """Append ``(key, value)``, removing earlier pairs of that name; bytes names for ASGI."""
         as_bytes = bool(carrier) and isinstance(carrier[0][0], bytes)
         name: Value = key.encode("latin-1") if as_bytes else key
-        carrier[:] = [p for p in carrier if not (isinstance(p[0], (str, bytes)) and p[0] == name)]
+        carrier[:] = [
+            p for p in carrier if not (isinstance(p[0], (str, bytes)) and p[0].lower() == name)
+        ]
         if as_bytes and isinstance(value, str):
             value = value.encode("latin-1")
         carrier.append((name, value))

@@ -21,69 +21,87 @@ from .propagation import Getter, Setter, text
 
 _tuple_new = tuple.__new__
 _OWS = " \t"
+_TRACE_ID_MAX = (1 << 128) - 1
+_SPAN_ID_MAX = (1 << 64) - 1
 
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_TRACESTATE_MEMBER = re.compile(
-    r"([a-z0-9][_0-9a-z\-*/@]{0,255})=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])\Z"
-)
+_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]([0-9a-f])")
+# Only the sampled (0x01) and random (0x02) bits are defined, and both are in the last hex digit.
+_FLAG_BITS = {digit: int(digit, 16) & 0x03 for digit in "0123456789abcdef"}
+# One tracestate list-member (editor's draft key grammar, a superset of Level 1).
+_MEMBER = (r"([a-z0-9][_0-9a-z\-*/@]{0,255})"
+           r"=([\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])")
+_TRACESTATE_MEMBERS = re.compile(_MEMBER)
+# The whole header: members (or nothing) separated by commas, with optional whitespace. Keys and
+# values contain no comma, so a valid header splits into members exactly where findall finds them.
+# Each run of whitespace has one place to go (never two adjacent [ \t]*), so hostile input cannot
+# make the match backtrack.
+_TRACESTATE = re.compile(r"[ \t]*(?:{m}[ \t]*)?(?:,[ \t]*(?:{m}[ \t]*)?)*".format(
+    m=_MEMBER.replace("(", "(?:")))
 TRACESTATE_PROPAGATED_LENGTH = 512
 # The longest tracestate the grammar allows (32 members of 256 + 1 + 256 characters, and commas,
 # with a little room for whitespace): anything longer is hostile and is not parsed.
 _TRACESTATE_MAX_READ = 32 * 513 + 31 + 512
 
 
-def parse_traceparent(value: str) -> Optional[SpanContext]:
-    """The remote span context a ``traceparent`` value holds, or None when it is invalid."""
+def _parse_ids(value: str) -> Optional[Tuple[int, int, int]]:
+    """``(trace_id, span_id, trace_flags)`` from a ``traceparent`` value, or None if invalid."""
     value = value.strip(_OWS)
     if len(value) != 55 and (len(value) < 56 or value[55] != "-" or value[:2] == "00"):
         return None
-    match = _TRACEPARENT.match(value)
+    match = _TRACEPARENT.match(value)  # version ff is invalid: the pattern refuses it
     if match is None:
         return None
-    version, trace_hex, span_hex, flags_hex = match.groups()
-    if version == "ff":
-        return None
+    trace_hex, span_hex, flags_digit = match.groups()
     trace_id = int(trace_hex, 16)
     span_id = int(span_hex, 16)
     if not trace_id or not span_id:
         return None
-    return _tuple_new(SpanContext, (trace_id, span_id, int(flags_hex, 16) & 0x03,
-                                    _EMPTY_STATE, True, False, False))
+    # Other flag bits must not be passed on.
+    return trace_id, span_id, _FLAG_BITS[flags_digit]
+
+
+def parse_traceparent(value: str) -> Optional[SpanContext]:
+    """The remote span context a ``traceparent`` value holds, or None when it is invalid."""
+    ids = _parse_ids(value)
+    if ids is None:
+        return None
+    return _tuple_new(SpanContext, (*ids, _EMPTY_STATE, True, False, False))
 
 
 def format_traceparent(context: SpanContext) -> str:
     """The ``traceparent`` value for ``context`` (always version 00)."""
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags & 0x03:02x}"
+    # %-formatting: about twice as fast as an f-string with format specs, on every request.
+    return "00-%032x-%016x-%02x" % (  # noqa: UP031
+        context.trace_id, context.span_id, context.trace_flags & 0x03)
 
 
-def parse_tracestate(values: List[str]) -> Optional[TraceState]:
-    """The trace state in ``values`` (one header or several, joined in order), or None if invalid.
+def tracestate_entries(joined: str) -> Optional[List[Tuple[str, str]]]:
+    """The entries of a ``tracestate`` value (several headers joined with commas), or None when
+    it is invalid.
 
     Longer than 512 characters, whole entries are dropped: those over 128 characters first, then
     from the end, as the specification asks of a vendor that truncates.
     """
-    joined = ",".join(values)
     if len(joined) > _TRACESTATE_MAX_READ:
         return None
-    entries: List[Tuple[str, str]] = []
-    seen = set()
-    for member in joined.split(","):
-        member = member.strip(_OWS)
-        if not member:
-            continue
-        match = _TRACESTATE_MEMBER.match(member)
-        if match is None:
-            return None
-        key, value = match.groups()
-        if key in seen:  # duplicates are deduplicated: the first one wins
-            continue
-        seen.add(key)
-        entries.append((key, value))
-        if len(entries) > TRACESTATE_MAX_MEMBERS:
-            return None
-    if not entries:
-        return _EMPTY_STATE
-    return TraceState(_truncate(entries))
+    if _TRACESTATE.fullmatch(joined) is None:  # any malformed member discards the whole state
+        return None
+    entries: List[Tuple[str, str]] = _TRACESTATE_MEMBERS.findall(joined)
+    if len(entries) > TRACESTATE_MAX_MEMBERS:
+        return None
+    if len(joined) <= TRACESTATE_PROPAGATED_LENGTH:  # short enough: nothing to truncate
+        return entries
+    return _truncate(entries)
+
+
+def parse_tracestate(values: List[str]) -> Optional[TraceState]:
+    """The trace state in ``values`` (one header or several, joined in order), or None if invalid."""
+    if sum(len(v) for v in values) > _TRACESTATE_MAX_READ:
+        return None
+    entries = tracestate_entries(values[0] if len(values) == 1 else ",".join(values))
+    if entries is None:
+        return None
+    return TraceState(entries) if entries else _EMPTY_STATE
 
 
 def _truncate(entries: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
@@ -114,7 +132,8 @@ class TraceContextPropagator:
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
         """Write ``traceparent`` (and ``tracestate`` when not empty)."""
         span_context = context.span.context
-        if not span_context.is_valid:
+        # SpanContext.is_valid, inlined: the property costs a tenth of an inject.
+        if not (0 < span_context.trace_id <= _TRACE_ID_MAX and 0 < span_context.span_id <= _SPAN_ID_MAX):
             return
         setter.set(carrier, "traceparent", format_traceparent(span_context))
         if span_context.trace_state:
@@ -125,14 +144,18 @@ class TraceContextPropagator:
         values = getter.get_all(carrier, "traceparent")
         if len(values) != 1:  # absent, or repeated: either way there is no parent
             return context
-        parsed = parse_traceparent(text(values[0]))
-        if parsed is None:
+        ids = _parse_ids(text(values[0]))
+        if ids is None:  # and tracestate is not even read, as the specification says
             return context
+        state = _EMPTY_STATE
         states = getter.get_all(carrier, "tracestate")
         if states:
-            state = parse_tracestate([text(v) for v in states])
-            if state:
-                parsed = parsed._replace(trace_state=state)
+            # Checked and parsed when first used (TraceState.from_header): a service that never
+            # reads or forwards it pays nothing. Hostile lengths are refused before that.
+            joined = text(states[0]) if len(states) == 1 else ",".join(text(v) for v in states)
+            if joined and len(joined) <= _TRACESTATE_MAX_READ:
+                state = TraceState.from_header(joined)
+        parsed = _tuple_new(SpanContext, (*ids, state, True, False, False))
         return _tuple_new(Context, (NonRecordingSpan(parsed), context.baggage,
                                     context.baggage_properties))
 
@@ -164,35 +187,37 @@ def _valid_property(prop: str) -> bool:
 def parse_baggage(values: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
     """Baggage entries and their properties from ``baggage`` header values.
 
-    Invalid members are dropped one by one; members past 8,192 bytes or 180 members are
-    dropped whole, unread. Of repeated keys the last wins.
+    Only the first 8,192 bytes of the headers (combined as one list) are read, and only whole
+    members within them: the rest, and members past the 180th, are dropped unread. Invalid
+    members are dropped one by one. Of repeated keys the last wins.
     """
+    joined = values[0] if len(values) == 1 else ",".join(v[: BAGGAGE_MAX_BYTES + 1] for v in values)
+    if len(joined) > BAGGAGE_MAX_BYTES:
+        # Keep whole members only: cut at the last comma within the limit.
+        joined = joined[: max(0, joined.rfind(",", 0, BAGGAGE_MAX_BYTES + 1))]
     entries: Dict[str, str] = {}
     properties: Dict[str, str] = {}
-    used = 0
     count = 0
-    for header in values:
-        for member in header.split(","):
-            member = member.strip(_OWS)
-            if not member:
-                continue
-            used += len(member) + (1 if count else 0)
-            count += 1
-            if used > BAGGAGE_MAX_BYTES or count > BAGGAGE_MAX_MEMBERS:
-                return entries, properties
-            pair, _, props = member.partition(";")
-            key, sep, value = pair.partition("=")
-            key = key.rstrip(_OWS)
-            value = value.strip(_OWS)
-            if not sep or not _TOKEN.match(key) or not _BAGGAGE_VALUE.match(value):
-                continue
-            prop_list = [p.strip(_OWS) for p in props.split(";")] if props else []
-            if not all(_valid_property(p) for p in prop_list):
-                continue
-            entries[key] = unquote(value, errors="replace")
-            properties.pop(key, None)
-            if prop_list:
-                properties[key] = ";".join(prop_list)
+    for member in joined.split(","):
+        member = member.strip(_OWS)
+        if not member:
+            continue
+        count += 1
+        if count > BAGGAGE_MAX_MEMBERS:
+            break
+        pair, _, props = member.partition(";")
+        key, sep, value = pair.partition("=")
+        key = key.rstrip(_OWS)
+        value = value.strip(_OWS)
+        if not sep or not _TOKEN.match(key) or not _BAGGAGE_VALUE.match(value):
+            continue
+        prop_list = [p.strip(_OWS) for p in props.split(";")] if props else []
+        if not all(_valid_property(p) for p in prop_list):
+            continue
+        entries[key] = unquote(value, errors="replace")
+        properties.pop(key, None)
+        if prop_list:
+            properties[key] = ";".join(prop_list)
     return entries, properties
 
 
@@ -203,10 +228,13 @@ def format_baggage(entries: Dict[str, str], properties: Dict[str, str]) -> str:
     for key, value in entries.items():
         if not isinstance(key, str) or not _TOKEN.match(key) or not isinstance(value, str):
             continue
-        member = f"{key}={quote(value, safe=_SAFE)}"
+        # errors="replace": a lone surrogate has no UTF-8 form and must not raise here.
+        member = key + "=" + quote(value, safe=_SAFE, errors="replace")
         props = properties.get(key)
-        if props:
-            member += ";" + props
+        if props and isinstance(props, str):
+            prop_list = [p.strip(_OWS) for p in props.split(";")]
+            if all(_valid_property(p) for p in prop_list):  # else the entry goes without them
+                member += ";" + ";".join(prop_list)
         size = len(member.encode("utf-8")) + (1 if members else 0)
         if used + size > BAGGAGE_MAX_BYTES or len(members) >= BAGGAGE_MAX_MEMBERS:
             continue
@@ -228,16 +256,20 @@ class BaggagePropagator:
                 setter.set(carrier, "baggage", header)
 
     def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
-        """``context`` with the baggage ``carrier`` holds (replacing any it had)."""
+        """``context`` with the baggage ``carrier`` holds merged into its own (as every format
+        that carries baggage does, so the order of propagators does not lose entries).
+        """
         values = getter.get_all(carrier, "baggage")
         if not values:
             return context
         entries, properties = parse_baggage([text(v) for v in values])
         if not entries:
             return context
-        return context._replace(
-            baggage=MappingProxyType(entries), baggage_properties=MappingProxyType(properties)
-        )
+        if not context.baggage:  # the usual case: nothing to merge with
+            return context._replace(
+                baggage=MappingProxyType(entries), baggage_properties=MappingProxyType(properties)
+            )
+        return context.with_baggage(entries, properties)
 
     def __repr__(self) -> str:
         return "BaggagePropagator()"
@@ -251,4 +283,5 @@ __all__ = [
     "parse_baggage",
     "parse_traceparent",
     "parse_tracestate",
+    "tracestate_entries",
 ]
