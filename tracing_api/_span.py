@@ -62,6 +62,16 @@ class Limits(_LimitsFields):
     __slots__ = ()
 
 
+def as_text(value: object, fallback: str) -> str:
+    """``value`` as text, or ``fallback`` when its ``__str__`` raises: user code passes anything."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return fallback
+
+
 class _Invalid:
     __slots__ = ()
 
@@ -213,7 +223,7 @@ class Span:
         pipeline: Pipeline, scope: InstrumentationScope, attributes: Optional[Mapping[str, object]],
         links: Optional[Sequence[Link]], start_time: Optional[int],
     ) -> None:
-        self.name = name
+        self.name = name if type(name) is str else as_text(name, "span")
         self.context = context
         self.parent = parent
         self.kind = kind
@@ -307,7 +317,7 @@ class Span:
         else:
             cleaned, dropped = EMPTY_ATTRIBUTES, 0
         events.append(_tuple_new(Event, (
-            name if type(name) is str else str(name),
+            name if type(name) is str else as_text(name, "event"),
             time_ns() if timestamp is None else int(timestamp),
             cleaned,
             dropped,
@@ -337,7 +347,10 @@ class Span:
             description = code.description
             code = code.code
         if code == StatusCode.ERROR:
-            self.status = Status(StatusCode.ERROR, None if description is None else str(description))
+            self.status = Status(
+                StatusCode.ERROR,
+                None if description is None else as_text(description, type(description).__name__),
+            )
         elif code == StatusCode.OK:
             self.status = Status(StatusCode.OK)
 
@@ -371,7 +384,7 @@ class Span:
     def update_name(self, name: str) -> None:
         """Rename the span (for example once the route is known)."""
         if self.end_time is None:
-            self.name = str(name)
+            self.name = as_text(name, self.name)
 
     def end(self, end_time: Optional[int] = None) -> None:
         """End the span and hand it to the pipeline. Later calls do nothing."""
