@@ -237,3 +237,30 @@ def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child() -> N
             pytest.fail("forked child deadlocked")
     finally:
         release.set()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_exporter_chosen_by_name_is_rebuilt_in_a_forked_child() -> None:
+    """Sockets and channels of the parent's exporter are not shared with the child."""
+    tracing.configure(exporter="memory", schedule_delay=0.01)
+    processor = tracing._tracer.active().processors[0]  # type: ignore[union-attr]
+    parent_exporter = processor.exporter  # type: ignore[attr-defined]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child_exporter = processor.exporter  # type: ignore[attr-defined]
+            end_spans(4)
+            tracing.force_flush(timeout=5)
+            rebuilt = child_exporter is not parent_exporter
+            os.write(write, f"{int(rebuilt)} {len(child_exporter.spans)}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == "1 4"
