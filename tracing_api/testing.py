@@ -15,6 +15,11 @@
 ``capture()`` installs a memory exporter behind the simple processor, samples everything, and
 restores the previous configuration afterwards. With pytest, the ``trace_capture`` fixture does the
 same (the plugin is registered by the distribution; nothing to import).
+
+For exporter authors: ``check_exporter(make_exporter)`` runs the conformance checks every exporter
+must pass (see docs/exporters.md); ``representative_spans()`` and ``span_data_strategy()`` give
+spans to encode, and ``RecordingServer`` is a loopback HTTP backend that records requests and can
+fail on demand.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import textwrap
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _config, _tracer
+from ._conformance import check_exporter, representative_spans, span_data_strategy
 from ._local import MemoryExporter, format_tree
 from ._pipeline import Pipeline
 from ._processors import SimpleProcessor
+from ._recording_server import RecordingServer, Reply, Request
 from ._span import Limits
 from ._types import SpanKind, StatusCode
 from .export import SpanData
@@ -168,4 +175,13 @@ def capture(
             _config.set_propagator(previous_propagator[1])
 
 
-__all__ = ["CapturedSpans", "capture"]
+__all__ = [
+    "CapturedSpans",
+    "RecordingServer",
+    "Reply",
+    "Request",
+    "capture",
+    "check_exporter",
+    "representative_spans",
+    "span_data_strategy",
+]

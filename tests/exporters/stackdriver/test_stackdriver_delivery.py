@@ -11,9 +11,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from tracing_api import ExportResult
-from tracing_api._conformance import check_exporter
 from tracing_api.delivery import RetryPolicy
 from tracing_api.export import SpanData
+from tracing_api.testing import check_exporter
 
 WATCHDOG = 20.0  # seconds a call may take before the test calls it hung
 

@@ -1,0 +1,91 @@
+"""Attribute values: what is kept, what is converted, and what is dropped (and counted).
+
+Values are ``str``, ``bool``, ``int`` (64-bit, as OTLP carries them), ``float``, or homogeneous
+sequences of one of those; subclasses (``IntEnum``, ``str`` enums) become the plain type. Anything
+else, including objects whose conversions raise, is dropped; nothing here raises.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional
+
+    from ._types import AttributeValue
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def as_text(value: object, fallback: str) -> str:
+    """``value`` as text, or ``fallback`` when its ``__str__`` raises: user code passes anything."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return fallback
+
+
+class _Invalid:
+    __slots__ = ()
+
+
+INVALID_VALUE: Any = _Invalid()
+
+
+def clean_value(value: object, max_length: Optional[int]) -> Any:
+    """``value`` as an attribute value, cut to ``max_length``; ``INVALID_VALUE`` if it cannot be one."""
+    kind = type(value)
+    if kind is str:
+        if max_length is not None and len(value) > max_length:  # type: ignore[arg-type]
+            return value[:max_length]  # type: ignore[index]
+        return value
+    if kind is bool or kind is float:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else INVALID_VALUE  # type: ignore[operator]
+    return _clean_other(value, max_length)
+
+
+def _clean_other(value: object, max_length: Optional[int]) -> Any:
+    try:
+        if isinstance(value, (list, tuple)):
+            items = tuple(value)
+            if not items:
+                return items
+            first = type(items[0])
+            base = next((t for t in (bool, str, int, float) if issubclass(first, t)), None)
+            if base is None or not all(type(i) is first or type(i) is base for i in items):
+                return INVALID_VALUE
+            cleaned = tuple(clean_value(base(i), max_length) for i in items)
+            return INVALID_VALUE if INVALID_VALUE in cleaned else cleaned
+        for base in (bool, str, int, float):  # subclasses such as IntEnum or str enums
+            if isinstance(value, base):
+                return clean_value(base(value), max_length)
+    except Exception:  # a hostile __iter__ or __index__: the value is dropped, not raised
+        pass
+    return INVALID_VALUE
+
+
+def clean_attributes(
+    attributes: Optional[Mapping[str, object]], limit: int, max_length: Optional[int]
+) -> tuple[Dict[str, AttributeValue], int]:
+    """A cleaned copy of ``attributes`` and the number of entries dropped."""
+    cleaned: Dict[str, AttributeValue] = {}
+    dropped = 0
+    if not attributes:
+        return cleaned, 0
+    try:
+        items = list(attributes.items())
+    except Exception:
+        return cleaned, 1
+    for key, value in items:
+        value = clean_value(value, max_length)
+        if value is INVALID_VALUE or type(key) is not str or not key:
+            dropped += 1
+        elif len(cleaned) < limit or key in cleaned:
+            cleaned[key] = value
+        else:
+            dropped += 1
+    return cleaned, dropped
