@@ -54,7 +54,9 @@ class Propagator(Protocol):
     fields: Tuple[str, ...]
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
-        """Write ``context`` into ``carrier``. Writes nothing for an invalid span context."""
+        """Write ``context`` into ``carrier``. Writes nothing for an invalid span context, except
+        a sampling decision alone where the format can say it (B3's ``b3: 0``).
+        """
 
     def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
         """``context`` updated with what ``carrier`` holds; ``context`` itself when nothing valid."""
