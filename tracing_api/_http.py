@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import gzip as _gzip
 import http.client
 import logging
 import threading
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ._retry import (
     DEFAULT_RETRY,
@@ -103,6 +104,24 @@ def _lower(headers: Any) -> Dict[str, str]:
         return {}
 
 
+def split_credentials(url: str) -> Tuple[str, Optional[str]]:
+    """``url`` without its ``user:password@`` part, and that part as a Basic ``Authorization``
+    value (None when there is none).
+    """
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, None
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), f"Basic {token}"
+
+
 class HttpExporter:
     """A span exporter that POSTs each batch, encoded by ``encode``, with retries.
 
@@ -118,9 +137,13 @@ class HttpExporter:
         gzip: bool = False, retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Optional[Callable[[float], object]] = None,
     ) -> None:
-        self.url = url
+        # user:password in the URL becomes an Authorization header, so the URL kept (and shown
+        # in logs and reprs) never carries a credential.
+        self.url, credentials = split_credentials(url)
         self.timeout = timeout
         self.headers = {"Content-Type": self.content_type, **dict(headers or {})}
+        if credentials is not None and not any(k.lower() == "authorization" for k in self.headers):
+            self.headers["Authorization"] = credentials
         self.gzip = gzip
         self.sender = Sender(retry, sleep=sleep)
         self._lock = threading.Lock()

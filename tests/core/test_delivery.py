@@ -350,3 +350,12 @@ def test_http_exporter_passes_the_conformance_kit(server: RecordingServer) -> No
         return [i for r in server.requests for i in r.body.decode().split("\n")]
 
     check_exporter(lambda: _fast(server.url), received=received)
+
+
+def test_credentials_in_the_url_become_an_authorization_header_and_leave_the_url() -> None:
+    from tracing_api.delivery import HttpExporter
+
+    exporter = HttpExporter("http://alice:s%40cret@127.0.0.1:9411/api/v2/spans")
+    assert exporter.url == "http://127.0.0.1:9411/api/v2/spans"
+    assert exporter.headers["Authorization"] == "Basic YWxpY2U6c0BjcmV0"  # alice:s@cret
+    assert "cret" not in repr(exporter.__dict__.get("url"))

@@ -1,0 +1,150 @@
+"""Forked children trace through a fresh worker; the parent goes on; no span arrives twice.
+
+The real Zipkin exporter posts to a collector on loopback that keeps every span id it receives,
+so a span exported by both parent and child, or lost by either, shows. Forks happen while
+another thread of the parent is ending spans and spans sit in the parent's queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, List
+
+import pytest
+
+import tracing_api as tracing
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+
+tracer = tracing.get_tracer(__name__)
+
+
+def end_spans(count: int, name: str) -> List[str]:
+    ids = []
+    for _ in range(count):
+        with tracer.span(name) as span:
+            pass
+        ids.append(format(span.context.span_id, "016x"))
+    return ids
+
+
+class Busy:
+    """A parent thread ending spans until stopped; keeps their ids."""
+
+    def __init__(self) -> None:
+        self.ids: List[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.ids.extend(end_spans(5, "parent-busy"))
+            time.sleep(0.001)
+
+    def join(self) -> List[str]:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        return self.ids
+
+
+def _child(count: int, write_fd: int) -> None:
+    """In a forked child: end ``count`` spans, flush, report ids and stats through ``write_fd``."""
+    code = 1
+    try:
+        ids = end_spans(count, f"child-{os.getpid()}")
+        ok = tracing.force_flush(timeout=20)
+        stats = tracing.stats()
+        line = f"{int(ok)} {stats['ended']} {stats['exported']} {' '.join(ids)}\n"
+        os.write(write_fd, line.encode())
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _wait_child(pid: int, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("forked child deadlocked")
+
+
+def test_os_fork_child_exports_its_own_spans_once_while_the_parent_keeps_working(
+    make_backend: Callable[[str], Any],
+) -> None:
+    backend = make_backend("zipkin")
+    tracing.configure(**backend.exporter_options(timeout=10.0, deadline=10.0), schedule_delay=0.2)
+    busy = Busy()
+    queued_before = end_spans(100, "parent-before-fork")  # in the parent's queue at the fork
+    children: List[List[str]] = []
+    try:
+        for _ in range(3):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_fd)
+                _child(20, write_fd)
+            os.close(write_fd)
+            assert _wait_child(pid) == 0
+            with os.fdopen(read_fd) as pipe:
+                ok, ended, exported, *ids = pipe.read().split()
+            assert (ok, ended, exported) == ("1", "20", "20")  # a fresh, working pipeline
+            children.append(ids)
+        after = end_spans(50, "parent-after-fork")
+    finally:
+        parent_busy = busy.join()
+    assert tracing.shutdown(timeout=30)
+
+    received = backend.span_ids()
+    assert len(received) == len(set(received)), "a span was exported twice"
+    parent = queued_before + after + parent_busy
+    assert sorted(received) == sorted(parent + [i for ids in children for i in ids])
+    stats = tracing.stats()
+    assert stats["ended"] == stats["exported"] == len(parent)  # the parent's books: its own spans
+
+
+def _mp_child(queue: Any) -> None:
+    ids = end_spans(30, "mp-child")
+    ok = tracing.force_flush(timeout=20)
+    queue.put((ok, tracing.stats(), ids))
+
+
+def test_multiprocessing_fork_children_export_their_own_spans_once(
+    make_backend: Callable[[str], Any],
+) -> None:
+    import multiprocessing
+
+    backend = make_backend("zipkin")
+    tracing.configure(**backend.exporter_options(timeout=10.0, deadline=10.0), schedule_delay=0.2)
+    busy = Busy()
+    queued_before = end_spans(100, "parent-before-fork")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    try:
+        processes = [ctx.Process(target=_mp_child, args=(queue,)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        results = [queue.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(30)
+            assert process.exitcode == 0
+    finally:
+        parent_busy = busy.join()
+    assert tracing.shutdown(timeout=30)
+
+    child_ids = []
+    for ok, stats, ids in results:
+        assert ok
+        assert (stats["ended"], stats["exported"], stats["dropped"]) == (30, 30, 0)
+        child_ids.extend(ids)
+    received = backend.span_ids()
+    assert len(received) == len(set(received)), "a span was exported twice"
+    assert sorted(received) == sorted(queued_before + parent_busy + child_ids)
