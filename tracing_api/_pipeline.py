@@ -13,7 +13,7 @@ from ._span import Limits, NonRecordingSpan, Span
 from ._types import Link, SpanContext, SpanKind
 from .context import _SPAN, CURRENT, parent_context
 from .export import InstrumentationScope, SpanData
-from .sampling import Sampler, follows_parent_else_samples
+from .sampling import Sampler, constant_decision, follows_parent_else_samples
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _getrandbits = random.getrandbits  # the module's generator is reseeded in forked children
 _tuple_new = tuple.__new__
+_new_object = object.__new__
 
 
 class Pipeline:
@@ -41,6 +42,7 @@ class Pipeline:
         self.max_value_length = limits.value_length
         self._should_sample = sampler.should_sample
         self._default_sampler = follows_parent_else_samples(sampler)
+        self._constant: Optional[bool] = constant_decision(sampler)
         if len(self.processors) == 1:
             self.on_end: Callable[[SpanData], None] = self.processors[0].on_end
         else:
@@ -71,6 +73,8 @@ class Pipeline:
                 sampler_parent is None or sampler_parent.deferred or sampler_parent.debug
                 or sampler_parent.trace_flags & 0x01 == 0x01
             )
+        elif self._constant is not None:  # always_on() or always_off()
+            sampled = self._constant
         else:
             try:
                 sampled = self._should_sample(sampler_parent, trace_id, name, kind, attributes)
@@ -81,7 +85,9 @@ class Pipeline:
             parent_ctx.trace_state, False, parent_ctx.debug, False,
         ))
         if not sampled:
-            return NonRecordingSpan(context)
+            span = _new_object(NonRecordingSpan)
+            span.context = context
+            return span
         return Span(
             name, context, parent_ctx if parent_ctx.span_id and parent_ctx.trace_id else None,
             kind, self, scope, attributes, links, start_time,

@@ -183,6 +183,13 @@ def follows_parent_else_samples(sampler: Sampler) -> bool:
     )
 
 
+def constant_decision(sampler: Sampler) -> Optional[bool]:
+    """True for ``always_on()``, False for ``always_off()``, else None: the pipeline skips the
+    call for a decision known in advance.
+    """
+    return sampler._decision if isinstance(sampler, _Constant) else None
+
+
 def rate_limited(per_second: float, *, clock: Callable[[], float] = time.monotonic) -> Sampler:
     """Samples at most ``per_second`` traces per second (a token bucket, bursts of one second)."""
     if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not (
