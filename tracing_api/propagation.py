@@ -104,11 +104,14 @@ class DictCarrier:
 
     def set(self, carrier: Any, key: str, value: Value) -> None:
         """``carrier[key] = value``, replacing the same name in another case."""
-        if carrier:  # new outgoing headers are usually empty: nothing to replace
+        if carrier and key not in carrier:  # empty, or the exact name there: nothing to search
             size = len(key)
-            for name in [n for n in carrier
-                         if type(n) is str and len(n) == size and n != key and n.lower() == key]:
-                del carrier[name]
+            stale = None
+            for name in carrier:  # the length test spares most lower() calls
+                if type(name) is str and len(name) == size and name.lower() == key:
+                    stale = name
+            if stale is not None:
+                del carrier[stale]
         carrier[key] = value
 
 
