@@ -117,6 +117,8 @@ class BatchProcessor:
         # Below this many queued spans, on_end only appends; at or above it, it takes the slow
         # path that wakes the worker, drops on a full queue and drops after shutdown (0 then).
         self._quiet_below = self._batch_size
+        self._yield_above = self._max_queue // 4
+        self._exporting = False
         self._wake = threading.Event()
         self._wake_pending = False
         self._lock = threading.Lock()  # guards the counters the application threads touch
@@ -169,6 +171,11 @@ class BatchProcessor:
         if not self._wake_pending:
             self._wake_pending = True
             self._wake.set()
+        if len(queue) > self._yield_above and not self._exporting:
+            # A flood from several threads: the worker, woken but not exporting, waits for the
+            # interpreter lock behind every producer, and could find the queue full. Giving the
+            # lock up (never waiting for the worker, nor for the network) lets it drain.
+            time.sleep(0)
 
     def _run(self) -> None:
         while True:
@@ -195,7 +202,12 @@ class BatchProcessor:
             if not batch:
                 return
             self._taken += len(batch)
-            if _export(self.exporter, batch):
+            self._exporting = True
+            try:
+                ok = _export(self.exporter, batch)
+            finally:
+                self._exporting = False
+            if ok:
                 self._exported += len(batch)
             else:
                 self._failed += len(batch)
