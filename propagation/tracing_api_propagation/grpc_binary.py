@@ -91,6 +91,18 @@ def encode(span_context: SpanContext) -> bytes:
     return _FULL.pack(0, 0, trace_id >> 64, trace_id & _LOW_64, 1, span_context.span_id, 2, sampled)
 
 
+def _is_grpc_metadata(carrier: Any) -> bool:
+    """Whether ``carrier`` looks like gRPC metadata: a list of pairs with text names (ASGI's
+    header pairs have bytes names; HTTP header objects and dicts are not lists).
+    """
+    if not isinstance(carrier, list):
+        return False
+    try:
+        return not carrier or isinstance(carrier[0][0], str)
+    except (TypeError, IndexError, KeyError):
+        return False
+
+
 class GrpcBinaryPropagator:
     """OpenCensus ``grpc-trace-bin`` (gRPC metadata). ``base64=True`` writes text, not bytes."""
 
@@ -106,7 +118,9 @@ class GrpcBinaryPropagator:
         if not (0 < span_context.trace_id <= _TRACE_ID_MAX and 0 < span_context.span_id <= _LOW_64):
             return
         data = encode(span_context)
-        if self.base64:
+        if self.base64 or not _is_grpc_metadata(carrier):
+            # Raw bytes only where gRPC carries them: in an HTTP header they would be refused
+            # (or worse, sent). Elsewhere the value is written as gRPC puts it on the wire.
             setter.set(carrier, HEADER, binascii.b2a_base64(data, newline=False).decode("ascii"))
         else:
             setter.set(carrier, HEADER, data)

@@ -55,9 +55,26 @@ def start(method: object, url: str) -> Tuple[Any, Context]:
     return span, context if span is INVALID_SPAN else context._replace(span=span)
 
 
+class _HeaderSafeSetter:
+    """Passes on only values an HTTP header can carry: text without control characters. A
+    binary propagator value (``grpc-trace-bin`` as bytes) or a stray newline would make the
+    HTTP library refuse the request, in the application's call.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Setter) -> None:
+        self._inner = inner
+
+    def set(self, carrier: Any, key: str, value: Any) -> None:
+        if isinstance(value, str) and value.isprintable() and value.isascii():
+            self._inner.set(carrier, key, value)
+
+
 def inject(context: Context, carrier: Any, setter: Optional[Setter] = None) -> None:
     """Write ``context`` into the request headers (never raises)."""
-    tracing_api.inject(carrier, context=context, setter=setter)
+    inner = setter if setter is not None else tracing_api.propagation.setter_for(carrier)
+    tracing_api.inject(carrier, context=context, setter=_HeaderSafeSetter(inner))
 
 
 def finish(span: Any, status_code: Optional[int], http_version: Optional[str] = None) -> None:
@@ -78,14 +95,25 @@ def finish(span: Any, status_code: Optional[int], http_version: Optional[str] = 
 
 
 def fail(span: Any, exc: BaseException) -> None:
-    """Record an exception raised by the transport and end the span."""
+    """Record an exception raised by the transport and end the span.
+
+    Transport errors quote the request URL (``Max retries exceeded with url: /obj?Signature=...``):
+    the message and stack trace are recorded with query strings and credentials scrubbed.
+    """
     try:
-        span.record_exception(exc, escaped=True)
-        span.set_attribute("error.type", _semconv.error_type(exc))
         try:
-            description = f"{type(exc).__name__}: {exc}"
+            message = _semconv.scrub(str(exc))
         except Exception:
-            description = type(exc).__name__
-        span.set_status(StatusCode.ERROR, description)
+            message = ""
+        if span.is_recording:
+            import traceback
+
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            span.record_exception(exc, {"exception.message": message,
+                                        "exception.stacktrace": _semconv.scrub(trace)},
+                                  escaped=True)
+        span.set_attribute("error.type", _semconv.error_type(exc))
+        span.set_status(StatusCode.ERROR, f"{type(exc).__name__}: {message}" if message
+                        else type(exc).__name__)
     finally:
         span.end()

@@ -6,8 +6,8 @@ text taken from headers is cut to ``MAX_VALUE`` characters so one request cannot
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import Dict, Optional, Pattern, Tuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tracing_api import StatusCode
 
@@ -19,8 +19,13 @@ KNOWN_METHODS = frozenset(
 )
 
 REDACTED = "REDACTED"
-# Query parameters that carry signatures or keys in pre-signed URLs (semantic conventions list).
-SENSITIVE_QUERY_KEYS = frozenset(("AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"))
+# Query parameters that carry signatures, keys or tokens in pre-signed URLs (the semantic
+# conventions' list, and AWS signature version 4's); compared without case, percent-decoded.
+SENSITIVE_QUERY_KEYS = frozenset((
+    "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature", "X-Goog-Credential",
+    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token",
+))
+_SENSITIVE_LOWER = frozenset(key.lower() for key in SENSITIVE_QUERY_KEYS)
 
 
 def cap(value: str) -> str:
@@ -48,13 +53,36 @@ def span_name(method_value: str, route: Optional[str] = None) -> str:
 
 def redact_query(query: str) -> str:
     """``query`` with the values of signature and key parameters replaced by ``REDACTED``."""
-    if not query or not any(key in query for key in SENSITIVE_QUERY_KEYS):
+    if not query:
+        return query
+    lowered = query.lower()
+    if "%" not in query and not any(key in lowered for key in _SENSITIVE_LOWER):
         return query
     parts = []
     for part in query.split("&"):
         key, sep, _ = part.partition("=")
-        parts.append(f"{key}={REDACTED}" if sep and key in SENSITIVE_QUERY_KEYS else part)
+        sensitive = sep and unquote(key).strip().lower() in _SENSITIVE_LOWER
+        parts.append(f"{key}={REDACTED}" if sensitive else part)
     return "&".join(parts)
+
+
+_URL_SECRETS: Optional[Tuple[Pattern[str], Pattern[str]]] = None
+
+
+def scrub(text: str) -> str:
+    """``text`` (an error message, a stack trace) with every URL query string and every
+    ``user:password@`` replaced: transport errors quote the URL they failed on.
+    """
+    global _URL_SECRETS
+    if _URL_SECRETS is None:
+        import re
+
+        _URL_SECRETS = (
+            re.compile(r"(//)[^/\s@'\"]+@"),               # credentials in a URL
+            re.compile(r"\?[^\s'\"<>()]*"),                # a query string
+        )
+    userinfo, query = _URL_SECRETS
+    return query.sub("?" + REDACTED, userinfo.sub(r"\1" + REDACTED + "@", cap(text)))
 
 
 def redact_url(url: str) -> str:

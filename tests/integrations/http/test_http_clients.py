@@ -20,7 +20,7 @@ from tracing_api_http import (
 import tracing_api
 from tracing_api import SpanKind, StatusCode
 from tracing_api.export import SpanData
-from tracing_api.testing import CapturedSpans
+from tracing_api.testing import CapturedSpans, capture
 
 tracer = tracing_api.get_tracer(__name__)
 
@@ -176,3 +176,34 @@ def test_untraced_caller_context_is_forwarded_when_nothing_is_configured(backend
     assert backend.requests[-1]["traceparent"] == (
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     )
+
+
+def test_failed_request_records_no_url_secret(
+    trace_capture: CapturedSpans, get: Callable[[str], int]
+) -> None:
+    """Transport errors quote the URL: the recorded message and stack trace are scrubbed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(OSError if get is _urllib else Exception):
+        get(f"http://127.0.0.1:{port}/obj?X-Amz-Signature=SECRET123&Signature=SECRET456")
+    (span,) = _clients(trace_capture)
+    exported = repr(span)
+    assert "SECRET123" not in exported
+    assert "SECRET456" not in exported
+    assert span.attributes["url.full"].endswith("X-Amz-Signature=REDACTED&Signature=REDACTED")
+
+
+def test_binary_propagator_never_breaks_an_http_request(
+    backend: Any, get: Callable[[str], int]
+) -> None:
+    """grpc-trace-bin is bytes in gRPC metadata; over HTTP it travels as base64 text."""
+    import base64
+
+    with capture(propagators=["tracecontext", "grpc_binary"]):
+        for _ in range(40):  # random ids contain \r and \n bytes often enough
+            with tracer.span("caller"):
+                assert get(f"{backend.url}/ok") == 200
+    sent = [r["grpc-trace-bin"] for r in backend.requests]
+    assert len(sent) == 40
+    assert all(len(base64.b64decode(v + "=" * (-len(v) % 4))) == 29 for v in sent)
