@@ -21,6 +21,9 @@ from tracing_api.export import ExportResult, SpanData
 from . import _batching, _mapping
 
 _log = logging.getLogger("tracing_api.stackdriver")
+
+CLIENT_RETRY_SECONDS = 60.0
+"""How long a failure to make the Cloud Trace client is kept before it is tried again."""
 _DEFAULT_RETRY = RetryPolicy()
 
 
@@ -79,7 +82,7 @@ class CloudTraceExporter:
         self._client = client
         self._owns_client = client is None
         self._credentials = credentials
-        self._client_error: Optional[BaseException] = None
+        self._client_error: Optional[Tuple[BaseException, float]] = None
         self._client_lock = threading.Lock()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -94,7 +97,9 @@ class CloudTraceExporter:
             if self._client is not None:
                 return self._client
             if self._client_error is not None:
-                raise self._client_error
+                error, when = self._client_error
+                if time.monotonic() - when < CLIENT_RETRY_SECONDS:
+                    raise error
         # Made on first use, not at configure(): finding credentials may ask the metadata
         # server, which must not hold up the application's start. Made outside the lock, so
         # shutdown() never waits for it.
@@ -103,10 +108,11 @@ class CloudTraceExporter:
         try:
             made: Any = TraceServiceClient(credentials=self._credentials)
         except Exception as exc:
-            # Kept: looking for credentials again on every export could cost seconds each
-            # time, and they will not appear by themselves.
+            # Kept for a while: looking for credentials on every export could cost seconds each
+            # time; tried again after CLIENT_RETRY_SECONDS, for a failure that passes (the
+            # metadata server briefly out of reach).
             with self._client_lock:
-                self._client_error = exc
+                self._client_error = (exc, time.monotonic())
             _log.warning("Cloud Trace exporter has no client: %s: %s", type(exc).__name__, exc)
             raise
         with self._client_lock:

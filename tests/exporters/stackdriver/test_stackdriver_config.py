@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import pytest
 from tracing_api_stackdriver import exporter as make
@@ -159,3 +159,33 @@ def test_missing_credentials_fail_exports_without_raising(
     assert exporter.stats()["spans_failed"] == 2
     assert exporter.stats()["attempts"] == 2
     exporter.shutdown()
+
+
+def test_a_client_that_could_not_be_made_is_tried_again_later(
+    monkeypatch: pytest.MonkeyPatch, cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    """A passing failure (the metadata server out of reach) must not stop export for good."""
+    from google.cloud import trace_v2
+
+    from tracing_api_stackdriver import _exporter
+
+    attempts: List[int] = []
+    real_client = cloud_trace.client()
+
+    def flaky_client(**kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("metadata server unreachable")
+        return real_client
+
+    monkeypatch.setattr(trace_v2, "TraceServiceClient", flaky_client)
+    exporter = make(project_id="p")
+    try:
+        assert exporter.export([make_span(1)]) is ExportResult.FAILURE
+        assert exporter.export([make_span(2)]) is ExportResult.FAILURE  # within the cool-down
+        assert len(attempts) == 1
+        monkeypatch.setattr(_exporter, "CLIENT_RETRY_SECONDS", 0.0)
+        assert exporter.export([make_span(3)]) is ExportResult.SUCCESS
+        assert cloud_trace.span_ids() == [format(3, "016x")]
+    finally:
+        exporter.shutdown()
