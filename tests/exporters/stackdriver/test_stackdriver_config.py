@@ -166,7 +166,6 @@ def test_a_client_that_could_not_be_made_is_tried_again_later(
 ) -> None:
     """A passing failure (the metadata server out of reach) must not stop export for good."""
     from google.cloud import trace_v2
-
     from tracing_api_stackdriver import _exporter
 
     attempts: List[int] = []
