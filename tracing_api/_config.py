@@ -58,13 +58,17 @@ def _number(arg: Any, arg_name: str, env_names: Sequence[str], default: float, *
         return default
     try:
         number = float(value) if not isinstance(value, (int, float)) else value
-        if isinstance(value, bool) or math.isnan(number) or number < minimum:
+        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
             raise ValueError
         if integer and float(number) != int(number):
             raise ValueError
-        return int(number) if integer else float(number) * scale
-    except (TypeError, ValueError):
-        kind = "a whole number" if integer else "a number"
+        result = int(number) if integer else float(number) * scale
+        # Timeouts and delays end up in threading waits, which refuse larger values.
+        if not integer and result > threading.TIMEOUT_MAX:
+            raise ValueError
+        return result
+    except (TypeError, ValueError, OverflowError):
+        kind = "a whole number" if integer else "a finite number"
         raise ConfigurationError(f"{source}: expected {kind} >= {minimum}, got {value!r}") from None
 
 
@@ -179,7 +183,21 @@ def _resource(service_name: Any, resource: Optional[Mapping[str, Any]]) -> Mappi
     if env_name:
         attributes["service.name"] = env_name[1]
     if resource:
-        attributes.update(resource)
+        if not isinstance(resource, Mapping):
+            raise ConfigurationError(
+                f"configure(resource=...): expected a mapping of attribute names to values, "
+                f"got {resource!r}"
+            )
+        from ._attributes import INVALID_VALUE, clean_value
+
+        for key, value in resource.items():
+            cleaned = clean_value(value, None)
+            if type(key) is not str or not key or cleaned is INVALID_VALUE:
+                raise ConfigurationError(
+                    f"configure(resource=...): {key!r}: {value!r} is not an attribute value "
+                    "(str, bool, int, float, or a sequence of one of them)"
+                )
+            attributes[key] = cleaned
     if service_name is not None:
         if not isinstance(service_name, str) or not service_name:
             raise ConfigurationError(f"configure(service_name=...): expected a name, got {service_name!r}")
@@ -191,6 +209,14 @@ def _limits(limits: Optional[Limits]) -> Limits:
     if limits is not None:
         if not isinstance(limits, Limits):
             raise ConfigurationError(f"configure(limits=...): expected tracing_api.Limits, got {limits!r}")
+        for field, value in zip(limits._fields, limits):
+            if field == "value_length" and value is None:
+                continue
+            if type(value) is not int or value < 0:
+                raise ConfigurationError(
+                    f"configure(limits=...): {field} must be a whole number >= 0"
+                    f"{' or None' if field == 'value_length' else ''}, got {value!r}"
+                )
         return limits
 
     def count(what: str, *otel: str) -> int:
@@ -259,10 +285,14 @@ def configure(
 
     processors: List[SpanProcessor] = []
     if processor is not None and not isinstance(processor, str):
-        if not isinstance(processor, SpanProcessor):
+        given: object = processor  # from the application: checked, whatever its annotation
+        if not isinstance(given, SpanProcessor):
+            missing = [m for m in ("on_end", "force_flush", "shutdown", "stats")
+                       if not callable(getattr(given, m, None))]
             raise ConfigurationError(
-                f"configure(processor=...): expected 'batch', 'simple' or a span processor, "
-                f"got {processor!r}"
+                f"configure(processor=...): expected 'batch', 'simple' or a span processor "
+                f"(on_end, force_flush, shutdown, stats), got {processor!r}"
+                + (f", which lacks {', '.join(missing)}" if missing else "")
             )
         if exporter is not None or exporter_options:
             raise ConfigurationError(
@@ -307,7 +337,10 @@ def configure(
             atexit.register(_at_exit)
             _atexit_registered = True
     if old is not None:
-        old.shutdown(timeout)
+        # An exporter object handed to the new pipeline too (to change only the sampler, say)
+        # is flushed but stays open.
+        kept = {id(getattr(p, "exporter", None)) for p in pipeline.processors}
+        old.shutdown(timeout, keep_exporters=kept)
 
 
 def _at_exit() -> None:
@@ -359,4 +392,10 @@ def stats() -> Dict[str, int]:
     pipeline = _tracer.active()
     if pipeline is None:
         return counts_sum([])
-    return counts_sum([p.stats() for p in pipeline.processors if hasattr(p, "stats")])
+    counts = []
+    for processor in pipeline.processors:
+        try:
+            counts.append(processor.stats())
+        except Exception:  # a processor of the application's: its figures are left out
+            continue
+    return counts_sum(counts)

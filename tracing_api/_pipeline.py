@@ -7,8 +7,10 @@ so a tracer taken at import time follows a later ``configure``.
 from __future__ import annotations
 
 import random
-from typing import Callable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Mapping, Optional, Sequence, Tuple
 
+from . import _log
+from ._processors import BatchProcessor, SimpleProcessor
 from ._span import Limits, NonRecordingSpan, Span
 from ._types import Link, SpanContext, SpanKind
 from .context import _SPAN, CURRENT, parent_context
@@ -24,6 +26,14 @@ if TYPE_CHECKING:
 _getrandbits = random.getrandbits  # the module's generator is reseeded in forked children
 _tuple_new = tuple.__new__
 _new_object = object.__new__
+_OURS = (BatchProcessor, SimpleProcessor)
+
+
+def _as_kind(kind: Any) -> SpanKind:
+    try:
+        return SpanKind(kind)
+    except (ValueError, TypeError):
+        return SpanKind.INTERNAL
 
 
 class Pipeline:
@@ -43,14 +53,18 @@ class Pipeline:
         self._should_sample = sampler.should_sample
         self._default_sampler = follows_parent_else_samples(sampler)
         self._constant: Optional[bool] = constant_decision(sampler)
-        if len(self.processors) == 1:
+        if len(self.processors) == 1 and isinstance(self.processors[0], _OURS):
             self.on_end: Callable[[SpanData], None] = self.processors[0].on_end
-        else:
+        else:  # several, or the application's own, whose errors must not reach span.end()
             self.on_end = self._fan_out
 
     def _fan_out(self, data: SpanData) -> None:
         for processor in self.processors:
-            processor.on_end(data)
+            try:
+                processor.on_end(data)
+            except Exception:
+                _log.warn(f"on_end:{id(processor)}", "span processor %r raised", processor,
+                          exc_info=True)
 
     def start(
         self, scope: InstrumentationScope, name: str, kind: SpanKind,
@@ -84,6 +98,8 @@ class Pipeline:
             trace_id, _getrandbits(64) or 1, flags | 0x01 if sampled else flags,
             parent_ctx.trace_state, False, parent_ctx.debug, False,
         ))
+        if type(kind) is not SpanKind:  # a wrong kind is the application's slip, not a crash
+            kind = _as_kind(kind)
         if not sampled:
             span = _new_object(NonRecordingSpan)
             span.context = context
@@ -100,17 +116,24 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         ok = True
         for processor in self.processors:
-            ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
+            try:
+                ok = processor.force_flush(max(0.0, deadline - time.monotonic())) and ok
+            except Exception:  # a processor of the application's must not raise into it
+                ok = False
         return ok
 
-    def shutdown(self, timeout: float) -> bool:
-        """Shut every processor down within ``timeout`` seconds in all."""
+    def shutdown(self, timeout: float, keep_exporters: Collection[int] = ()) -> bool:
+        """Shut every processor down within ``timeout`` seconds in all; the exporters whose
+        ``id`` is in ``keep_exporters`` are flushed but not shut down (a new pipeline uses them).
+        """
         import time
 
         deadline = time.monotonic() + timeout
         ok = True
         for processor in self.processors:
             try:
+                if id(getattr(processor, "exporter", None)) in keep_exporters:
+                    processor.release_exporter = False  # type: ignore[attr-defined]
                 ok = processor.shutdown(max(0.0, deadline - time.monotonic())) and ok
             except Exception:
                 ok = False

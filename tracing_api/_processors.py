@@ -22,10 +22,18 @@ from .export import ExportResult, SpanData, SpanExporter
 def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> bool:
     try:
         return exporter.export(batch) is ExportResult.SUCCESS
-    except Exception:
+    except BaseException:  # even a gevent.Timeout must not kill the worker with a batch in hand
         _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped", exporter,
                   len(batch), exc_info=True)
         return False
+
+
+def _bounded(timeout: float) -> float:
+    """``timeout`` as a wait the threading module accepts (an infinite one is its maximum)."""
+    try:
+        return min(max(float(timeout), 0.0), threading.TIMEOUT_MAX)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 class SimpleProcessor:
@@ -33,6 +41,7 @@ class SimpleProcessor:
 
     def __init__(self, exporter: SpanExporter) -> None:
         self.exporter = exporter
+        self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._lock = threading.Lock()
         self._closed = False
         self._exported = self._dropped = self._failed = 0
@@ -61,6 +70,8 @@ class SimpleProcessor:
             if self._closed:
                 return True
             self._closed = True
+        if not self.release_exporter:
+            return True
         try:
             self.exporter.shutdown()
         except Exception:
@@ -101,6 +112,7 @@ class BatchProcessor:
     ) -> None:
         global _fork_hook_installed
         self.exporter = exporter
+        self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._make_exporter = make_exporter
         self._max_queue = max_queue_size
         self._batch_size = max_export_batch_size
@@ -167,6 +179,9 @@ class BatchProcessor:
             with self._lock:
                 self._dropped += 1
             return
+        worker = self._worker
+        if worker is None or not worker.is_alive():  # it died: the queue must not wait forever
+            self._ensure_worker()
         queue.append(span)
         if not self._wake_pending:
             self._wake_pending = True
@@ -214,7 +229,7 @@ class BatchProcessor:
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export what is queued now, waiting at most ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _bounded(timeout)
         if self._worker is None or not self._worker.is_alive():
             if not self._queue:
                 return self._flush_exporter(deadline)
@@ -238,7 +253,7 @@ class BatchProcessor:
             return True
         self._closed = True
         self._quiet_below = 0
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + _bounded(timeout)
         worker = self._worker
         if worker is None and self._queue:
             self._ensure_worker()
@@ -250,6 +265,8 @@ class BatchProcessor:
             finished = not worker.is_alive()
         else:
             finished = True
+        if not self.release_exporter:
+            return finished
         stopper = threading.Thread(target=self._shutdown_exporter, daemon=True)
         stopper.start()
         stopper.join(max(0.0, deadline - time.monotonic()))

@@ -167,9 +167,20 @@ class Span:
                 attributes, limits.attributes, limits.value_length
             )
         if links:
-            for link in links:
-                self.add_link(link.context, link.attributes)
+            self._add_links(links)
         self.start_time: int = start_time if start_time is not None else time_ns()
+
+    def _add_links(self, links: Sequence[Any]) -> None:
+        try:
+            for link in links:
+                if isinstance(link, SpanContext):  # a bare context is a link without attributes
+                    self.add_link(link)
+                elif isinstance(link, Link):
+                    self.add_link(link.context, link.attributes)
+                else:
+                    self._dropped_links += 1
+        except Exception:  # not iterable, or a hostile iterator: the links are dropped
+            self._dropped_links += 1
 
     @property
     def is_recording(self) -> bool:
@@ -242,7 +253,7 @@ class Span:
             cleaned, dropped = EMPTY_ATTRIBUTES, 0
         events.append(_tuple_new(Event, (
             name if type(name) is str else as_text(name, "event"),
-            time_ns() if timestamp is None else int(timestamp),
+            time_ns() if timestamp is None else _timestamp(timestamp),
             cleaned,
             dropped,
         )))
@@ -283,7 +294,7 @@ class Span:
         escaped: bool = False,
     ) -> None:
         """Add an ``exception`` event with the semantic-convention attributes."""
-        if self.end_time is not None:
+        if self.end_time is not None or not isinstance(exception, BaseException):
             return
         import traceback  # only when there is an exception to record
 
@@ -302,7 +313,10 @@ class Span:
             "exception.escaped": escaped,
         }
         if attributes:
-            event.update(attributes)
+            try:
+                event.update(attributes)
+            except Exception:  # not a mapping: the extra attributes are dropped
+                pass
         self.add_event("exception", event)
 
     def update_name(self, name: str) -> None:
@@ -343,6 +357,15 @@ class Span:
 
     def __repr__(self) -> str:
         return f"Span({self.name!r}, {self.context!r})"
+
+
+def _timestamp(value: object) -> int:
+    """An event's explicit timestamp as ns since the epoch; now when it is not a number."""
+    try:
+        converted: int = int(value)  # type: ignore[call-overload]
+    except Exception:
+        return time_ns()
+    return converted
 
 
 def record_error(span: Union[Span, NonRecordingSpan], exc: BaseException) -> None:

@@ -16,6 +16,7 @@ from .export import InstrumentationScope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from contextvars import Token
     from types import TracebackType
     from typing import (
         Any,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         Callable,
         Dict,
         Generator,
+        List,
         Mapping,
         Optional,
         Sequence,
@@ -84,8 +86,8 @@ class Tracer:
         Decorates plain and ``async`` functions, generators and async generators.
         """
         if _active is None:
-            if (attributes is None and kind is _INTERNAL and links is None and parent is CURRENT
-                    and record_exception is True):
+            if (type(name) is str and attributes is None and kind is _INTERNAL and links is None
+                    and parent is CURRENT and record_exception is True):
                 scope = self._plain_scopes.get(name)
                 if scope is None:
                     scope = self._plain_scope(name)
@@ -93,11 +95,12 @@ class Tracer:
             return _tuple_new(_NoopScope, (self, name, kind, attributes, links, parent, record_exception))
         active = _new_object(_ActiveScope)
         active._args = (self, name, kind, attributes, links, parent, record_exception)
+        active._token = active._nested = None
         return active
 
     def _plain_scope(self, name: str) -> _NoopScope:
         scope = _tuple_new(_NoopScope, (self, name, _INTERNAL, None, None, CURRENT, True))
-        if len(self._plain_scopes) < 1024 and type(name) is str:  # bounded: names may be dynamic
+        if len(self._plain_scopes) < 1024:  # bounded: names may be dynamic
             self._plain_scopes[name] = scope
         return scope
 
@@ -200,13 +203,23 @@ class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]
 class _ActiveScope(_Decorates):
     """The scope when a pipeline is configured (made without ``__init__``: see ``Tracer.span``)."""
 
-    __slots__ = ("_args", "_span", "_token")
+    __slots__ = ("_args", "_nested", "_span", "_token")
     _args: tuple[Any, ...]
+    _nested: Optional[List[_ActiveScope]]
+    _token: Optional[Token[AnySpan]]
 
     def _arguments(self) -> tuple[Any, ...]:
         return self._args
 
     def __enter__(self) -> AnySpan:
+        if self._token is not None:  # entered again before it was left: a span per entry
+            inner = _new_object(_ActiveScope)
+            inner._args = self._args
+            inner._token = inner._nested = None
+            if self._nested is None:
+                self._nested = []
+            self._nested.append(inner)
+            return inner.__enter__()
         tracer, name, kind, attributes, links, parent, _ = self._args
         pipeline = _active
         if pipeline is None:
@@ -221,11 +234,16 @@ class _ActiveScope(_Decorates):
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
+        if self._nested:  # the latest entry is left first
+            self._nested.pop().__exit__(exc_type, exc, tb)
+            return
         span = self._span
+        token = self._token
+        self._token = None
         try:
-            _SPAN.reset(self._token)
+            _SPAN.reset(token)  # type: ignore[arg-type]
         except (ValueError, RuntimeError):  # left from another context: see context._detach
-            _detach(_SPAN, self._token, span)
+            _detach(_SPAN, token, span)  # type: ignore[arg-type]
         if type(span) is Span:
             if exc is not None and self._args[6]:
                 record_error(span, exc)
@@ -244,6 +262,8 @@ def _wrap_generator(
         # The span starts at the first next(); it is current only while the generator's own
         # code runs, never in the consumer between items.
         span = start()
+        if span is INVALID_SPAN:  # nothing configured: leave the context as it is
+            return (yield from fn(*args, **kwargs))
         gen = fn(*args, **kwargs)
         method: Callable[[Any], Any] = gen.send
         arg: Any = None
@@ -284,27 +304,30 @@ def _wrap_async_generator(
     @functools.wraps(fn)
     async def traced_async_generator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         span = start()
+        active = span is not INVALID_SPAN  # nothing configured: leave the context as it is
         agen = fn(*args, **kwargs)
         method: Callable[[Any], Any] = agen.asend
         arg: Any = None
         try:
             while True:
-                token = _SPAN.set(span)
+                token = _SPAN.set(span) if active else None
                 try:
                     value = await method(arg)
                 except StopAsyncIteration:
                     return
                 finally:
-                    _detach(_SPAN, token, span)
+                    if token is not None:
+                        _detach(_SPAN, token, span)
                 try:
                     arg = yield value
                     method = agen.asend
                 except GeneratorExit:
-                    token = _SPAN.set(span)
+                    token = _SPAN.set(span) if active else None
                     try:
                         await agen.aclose()
                     finally:
-                        _detach(_SPAN, token, span)
+                        if token is not None:
+                            _detach(_SPAN, token, span)
                     raise
                 except BaseException as exc:
                     method, arg = agen.athrow, exc

@@ -93,10 +93,10 @@ def _tracestate_grammar() -> Tuple[Any, Any]:
 class TraceState(Mapping[str, str]):
     """W3C ``tracestate``: vendor entries in order, most recently updated first. Immutable.
 
-    ``set`` and ``delete`` return a new trace state. Keys and values must follow the W3C grammar;
-    a bad one is a programmer's mistake and raises ``ValueError``. A trace state read from a
-    request (``from_header``) is parsed and checked when first used, so a service that only
-    receives it pays nothing; an invalid one then reads as empty.
+    ``set`` and ``delete`` return a new trace state. Keys and values must follow the W3C grammar:
+    ``set`` raises ``ValueError`` for a bad one; the constructor leaves bad entries out. A trace
+    state read from a request (``from_header``) is parsed and checked when first used, so a
+    service that only receives it pays nothing; an invalid one then reads as empty.
     """
 
     __slots__ = ("_entries", "_header", "_raw")
@@ -104,7 +104,10 @@ class TraceState(Mapping[str, str]):
     def __init__(self, entries: Sequence[Tuple[str, str]] = ()) -> None:
         kept: Dict[str, str] = {}
         for key, value in entries:
-            kept.setdefault(key, value)  # the first occurrence of a key wins
+            # The first occurrence of a key wins; an entry outside the grammar is left out, so
+            # what is sent is always a valid header.
+            if key not in kept and self.is_valid_key(key) and self.is_valid_value(value):
+                kept[key] = value
         self._entries: Optional[Tuple[Tuple[str, str], ...]] = tuple(kept.items())[
             :TRACESTATE_MAX_MEMBERS
         ]

@@ -224,9 +224,17 @@ def attach(context: Context) -> AttachToken:
 
 
 def detach(token: AttachToken) -> None:
-    """Undo ``attach``. Never raises, even from another context."""
-    _detach(_SPAN, token.span, token.context.span)
-    _detach(_BAGGAGE, token.baggage, _BAGGAGE.get())
+    """Undo ``attach``. Never raises, even from another context, where it changes nothing that
+    context set itself.
+    """
+    context = token.context
+    _detach(_SPAN, token.span, context.span)
+    try:
+        _BAGGAGE.reset(token.baggage)
+    except (ValueError, RuntimeError):
+        current = _BAGGAGE.get()
+        if current[0] is context.baggage and current[1] is context.baggage_properties:
+            _detach(_BAGGAGE, token.baggage, current)
 
 
 def use_baggage(entries: Mapping[str, Optional[str]]) -> use_context:

@@ -368,3 +368,32 @@ def test_new_trace_sets_the_w3c_random_flag(trace_capture: CapturedSpans) -> Non
         assert span.context.random
         assert span.context.sampled
         assert span.context.trace_flags == 0x03
+
+
+def test_unconfigured_decorated_generators_keep_an_extracted_context() -> None:
+    """A service that does not trace still forwards its caller's context from generators."""
+    incoming = tracing.extract({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+
+    @tracer.span("items")
+    def items() -> Iterator[str]:
+        carrier: dict[str, str] = {}
+        tracing.inject(carrier)
+        yield carrier.get("traceparent", "")
+
+    @tracer.span("aitems")
+    async def aitems() -> AsyncIterator[str]:
+        carrier: dict[str, str] = {}
+        tracing.inject(carrier)
+        yield carrier.get("traceparent", "")
+
+    async def collect() -> List[str]:
+        return [item async for item in aitems()]
+
+    with tracing.use_context(incoming):
+        assert list(items()) == ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
+        assert asyncio.run(collect()) == ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"]
+
+
+def test_unhashable_span_name_never_raises_before_configure() -> None:
+    with tracer.span(["db", "query"]) as span:  # type: ignore[arg-type]
+        assert span is tracing.INVALID_SPAN

@@ -245,6 +245,7 @@ def test_public_endpoint_links_the_caller_ignores_its_sampling_and_drops_its_bag
             f"http://127.0.0.1:{port}/", headers={"traceparent": caller, "baggage": "role=admin"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.read() == b"ok"
+        _wait_for_one(spans)
     (server,) = spans
     assert server.parent is None  # a new trace starts here
     assert server.context.trace_id != 0x4BF92F3577B34DA6A3CE929D0E0E4736
