@@ -50,12 +50,13 @@ _STATES = {"1": (0x01, False, False), "0": (0x00, False, False), "d": (0x01, Tru
 
 # {trace}-{span}[-{state}[-{parent}]] or {state} alone, with optional surrounding whitespace.
 _SINGLE = re.compile(
-    r"[ \t]*(?:([0-9a-f]{32}|[0-9a-f]{16})-([0-9a-f]{16})(?:-([01d])(?:-[0-9a-f]{16})?)?"
+    r"[ \t]*(?:([0-9a-f]{32}|[0-9a-f]{16})-([0-9a-f]{16})(?:-([01d])(?:-([0-9a-f]{16}))?)?"
     r"|([01d]))[ \t]*"
 )
 _MAX_READ = 256  # far longer than any valid value, whitespace included
 _TRACE_ID = re.compile(r"[0-9a-f]{32}|[0-9a-f]{16}")
 _SPAN_ID = re.compile(r"[0-9a-f]{16}")
+_ZERO_ID = "0" * 16
 # X-B3-Sampled: "1"/"0", and the legacy "true"/"false" some old clients still send.
 _SAMPLED = {"1": True, "0": False, "true": True, "false": False}
 
@@ -78,12 +79,12 @@ def parse_single(value: str) -> Optional[SpanContext]:
     match = _SINGLE.fullmatch(value) if len(value) <= _MAX_READ else None
     if match is None:
         return None
-    trace_hex, span_hex, state, decision_only = match.groups()
+    trace_hex, span_hex, state, parent_hex, decision_only = match.groups()
     if decision_only:
         return _remote(0, 0, decision_only)
     trace_id = int(trace_hex, 16)
     span_id = int(span_hex, 16)
-    if not trace_id or not span_id:
+    if not trace_id or not span_id or parent_hex == _ZERO_ID:  # zero ids are invalid everywhere
         return None
     return _remote(trace_id, span_id, state or "")
 
@@ -118,7 +119,7 @@ def parse_multi(carrier: Any, getter: Getter) -> Optional[SpanContext]:
     if _TRACE_ID.fullmatch(trace_hex) is None or _SPAN_ID.fullmatch(span_hex) is None:
         return None
     parent = _first(getter, carrier, PARENT_SPAN_ID)
-    if parent is not None and _SPAN_ID.fullmatch(parent) is None:
+    if parent is not None and (_SPAN_ID.fullmatch(parent) is None or parent == _ZERO_ID):
         return None
     trace_id = int(trace_hex, 16)
     span_id = int(span_hex, 16)

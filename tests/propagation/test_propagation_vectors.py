@@ -407,3 +407,18 @@ def test_jaeger_baggage_read_is_bounded_by_size() -> None:
     context = JaegerPropagator().extract(carrier, EMPTY_CONTEXT, DICT)
     size = sum(len("uberctx-") + len(k) + len(v) for k, v in context.baggage.items())
     assert 0 < size <= jaeger.MAX_BAGGAGE_BYTES
+
+
+def test_b3_all_zero_parent_span_id_is_invalid_in_both_forms() -> None:
+    """Zero ids are invalid in every format (FORMATS.md section 7), the parent's too."""
+    from tracing_api_propagation import B3MultiPropagator
+    from tracing_api_propagation.b3 import parse_single
+
+    from tracing_api.propagation import DICT
+
+    assert parse_single("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-0000000000000000") is None
+    carrier = {"x-b3-traceid": "80f198ee56343ba864fe8b2a57d3eff7", "x-b3-spanid": "e457b5a2e4d86bd1",
+               "x-b3-parentspanid": "0000000000000000", "x-b3-sampled": "1"}
+    from tracing_api.context import EMPTY_CONTEXT
+
+    assert B3MultiPropagator().extract(carrier, EMPTY_CONTEXT, DICT) is EMPTY_CONTEXT
