@@ -17,31 +17,6 @@ from typing import (
     Type,
 )
 
-from ._types import (
-    Status,
-)
-from .export import InstrumentationScope
-
-_T0 = 1_700_000_000_000_000_000  # a fixed instant (ns), so encodings are reproducible
-_MS = 1_000_000
-
-HUGE_STRING_LENGTH = 256 * 1024
-"""The length of the longest attribute value among ``representative_spans()``."""
-
-_RESOURCE = MappingProxyType({
-    "service.name": "conformance-ü-服务",
-    "service.version": "1.2.3",
-    "telemetry.sdk.name": "tracing-api",
-    "host.cpus": 8,
-    "deployment.regions": ("eu-west-1", "us-east-1"),
-})
-_SCOPE = InstrumentationScope("tracing_api.conformance", "1.0")
-_SCOPE_NO_VERSION = InstrumentationScope("other.library")
-
-_UNSET = Status()
-_TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
-_TRACE_64 = 0x00F067AA0BA902B7  # a 64-bit trace id: the high half is zero
-_OTHER_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
 
 class Request(NamedTuple):
     """One request a ``RecordingServer`` received; ``body`` is un-gzipped when it was gzipped."""
