@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 from . import _log
 from .export import ExportResult, SpanData, SpanExporter
@@ -36,6 +36,24 @@ def _bounded(timeout: float) -> float:
         return 0.0
 
 
+_live_processors: weakref.WeakSet[Any] = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _after_fork_in_child() -> None:
+    for processor in list(_live_processors):
+        processor._reset_after_fork()
+
+
+def _watch_forks(processor: Any) -> None:
+    """Have ``processor._reset_after_fork()`` run in every child forked from now on."""
+    global _fork_hook_installed
+    _live_processors.add(processor)
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_installed = True
+
+
 class SimpleProcessor:
     """Exports each span as it ends, on the ending thread. For tests and scripts."""
 
@@ -45,6 +63,11 @@ class SimpleProcessor:
         self._lock = threading.Lock()
         self._closed = False
         self._exported = self._dropped = self._failed = 0
+        _watch_forks(self)
+
+    def _reset_after_fork(self) -> None:
+        # The lock may have been held by an export in a thread that does not exist here.
+        self._lock = threading.Lock()
 
     def on_end(self, span: SpanData) -> None:
         """Export ``span`` now."""
@@ -87,15 +110,6 @@ class SimpleProcessor:
                     "failed": self._failed, "queued": 0}
 
 
-_live_batch_processors: weakref.WeakSet[BatchProcessor] = weakref.WeakSet()
-_fork_hook_installed = False
-
-
-def _after_fork_in_child() -> None:
-    for processor in list(_live_batch_processors):
-        processor._reset_after_fork()
-
-
 class BatchProcessor:
     """Queues spans and exports them in batches from a background thread.
 
@@ -110,7 +124,6 @@ class BatchProcessor:
         max_export_batch_size: int = 512, schedule_delay: float = 1.0,
         make_exporter: Optional[Callable[[], SpanExporter]] = None,
     ) -> None:
-        global _fork_hook_installed
         self.exporter = exporter
         self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._make_exporter = make_exporter
@@ -119,10 +132,7 @@ class BatchProcessor:
         self._delay = schedule_delay
         self._init_state()
         self._ensure_worker()
-        _live_batch_processors.add(self)
-        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)
-            _fork_hook_installed = True
+        _watch_forks(self)
 
     def _init_state(self) -> None:
         self._queue: Deque[SpanData] = deque()

@@ -280,3 +280,36 @@ def test_default_batch_processor_drops_nothing_when_four_threads_flood_it() -> N
     assert stats["ended"] == 200_000
     assert stats["dropped"] == 0
     assert len(exporter.spans) == 200_000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_simple_processor_forked_mid_export_works_in_the_child() -> None:
+    release = threading.Event()
+    exporter = Recorder(hang=release)
+    tracing.configure(exporter=exporter, processor="simple")
+    ender = threading.Thread(target=end_spans, args=(1,))
+    ender.start()  # holds the processor's lock inside the hanging export
+    time.sleep(0.1)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                exporter.hang = None
+                end_spans(2)  # would wait forever on the inherited, held lock
+                code = 0 if tracing.stats()["exported"] == 2 else 2
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, 9)
+            pytest.fail("forked child deadlocked on the simple processor's lock")
+    finally:
+        release.set()
+        ender.join(10)
