@@ -46,6 +46,19 @@ class Raising(Recorder):
         raise ConnectionError("backend exploded")
 
 
+def _exit_code_within(pid: int, seconds: float) -> int:
+    """The exit code of child ``pid``; the child is killed (-9) if it has not exited in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -9
+
+
 def end_spans(count: int) -> None:
     for _ in range(count):
         with tracer.span("s"):
@@ -225,16 +238,7 @@ def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child() -> N
                 code = 0 if tracing.force_flush(timeout=5) else 2
             finally:
                 os._exit(code)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                assert os.waitstatus_to_exitcode(status) == 0
-                break
-            time.sleep(0.02)
-        else:
-            os.kill(pid, 9)
-            pytest.fail("forked child deadlocked")
+        assert _exit_code_within(pid, 30) == 0, "forked child deadlocked"
     finally:
         release.set()
 
@@ -300,16 +304,7 @@ def test_simple_processor_forked_mid_export_works_in_the_child() -> None:
                 code = 0 if tracing.stats()["exported"] == 2 else 2
             finally:
                 os._exit(code)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                assert os.waitstatus_to_exitcode(status) == 0
-                break
-            time.sleep(0.02)
-        else:
-            os.kill(pid, 9)
-            pytest.fail("forked child deadlocked on the simple processor's lock")
+        assert _exit_code_within(pid, 30) == 0, "forked child deadlocked"
     finally:
         release.set()
         ender.join(10)
