@@ -99,6 +99,21 @@ def otel_recording() -> Callable[[int], float]:
     return loop(body)
 
 
+def skeleton_recording() -> Callable[[int], float]:
+    import skeleton  # benchmarks/skeleton.py: the floor under any design
+
+    tracer = skeleton.tracer()
+
+    def body() -> None:
+        with tracer.span("request") as span:
+            span.set_attribute("a", 1)
+            span.set_attribute("b", "two")
+            span.set_attribute("c", 3.0)
+            span.add_event("event")
+
+    return loop(body)
+
+
 def ours_noop() -> Callable[[int], float]:
     tracer = _ours(configured=False).get_tracer("bench")
 
@@ -206,6 +221,9 @@ def main() -> None:
         # The setup runs in the worker that measures the case, and only there.
         runner.bench_time_func(f"{case} [tracing-api]", _lazy(ours))
         runner.bench_time_func(f"{case} [opentelemetry]", _lazy(theirs))
+    runner.bench_time_func(
+        "floor: the recording case with benchmarks/skeleton.py", _lazy(skeleton_recording)
+    )
 
 
 def _lazy(make: Callable[[], Callable[[int], float]]) -> Callable[[int], float]:

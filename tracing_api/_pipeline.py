@@ -1,4 +1,4 @@
-"""The configured pipeline: ids, sampling, limits, resource, and the processors spans go to.
+"""The configured pipeline: sampling, limits, resource, and the processors spans go to.
 
 One ``Pipeline`` is active at a time (installed by ``configure``); tracers read it on every span,
 so a tracer taken at import time follows a later ``configure``.
@@ -6,34 +6,19 @@ so a tracer taken at import time follows a later ``configure``.
 
 from __future__ import annotations
 
-import random
-from typing import Any, Callable, Collection, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Collection, Mapping, Optional, Sequence, Tuple
 
 from . import _log
 from ._processors import BatchProcessor, SimpleProcessor
-from ._span import Limits, NonRecordingSpan, Span
-from ._types import Link, SpanContext, SpanKind
-from .context import _SPAN, CURRENT, parent_context
-from .export import InstrumentationScope, SpanData
+from ._span import Limits
+from .export import SpanData
 from .sampling import Sampler, constant_decision, follows_parent_else_samples
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._span import AnySpan
-    from .context import Parent
     from .export import SpanProcessor
 
-_getrandbits = random.getrandbits  # the module's generator is reseeded in forked children
-_tuple_new = tuple.__new__
-_new_object = object.__new__
 _OURS = (BatchProcessor, SimpleProcessor)
-
-
-def _as_kind(kind: Any) -> SpanKind:
-    try:
-        return SpanKind(kind)
-    except (ValueError, TypeError):
-        return SpanKind.INTERNAL
 
 
 class Pipeline:
@@ -50,9 +35,11 @@ class Pipeline:
         # Read on every attribute set: plain attributes, one lookup each.
         self.max_attributes = limits.attributes
         self.max_value_length = limits.value_length
-        self._should_sample = sampler.should_sample
-        self._default_sampler = follows_parent_else_samples(sampler)
-        self._constant: Optional[bool] = constant_decision(sampler)
+        # What ``Tracer.span`` reads to decide: a constant decision (always_on/always_off), or
+        # parent_based(always_on()) decided inline, or else a call of the sampler.
+        self.constant: Optional[bool] = constant_decision(sampler)
+        self.parent_based_always_on = follows_parent_else_samples(sampler)
+        self.should_sample = sampler.should_sample
         if len(self.processors) == 1 and isinstance(self.processors[0], _OURS):
             self.on_end: Callable[[SpanData], None] = self.processors[0].on_end
         else:  # several, or the application's own, whose errors must not reach span.end()
@@ -65,49 +52,6 @@ class Pipeline:
             except Exception:
                 _log.warn(f"on_end:{id(processor)}", "span processor %r raised", processor,
                           exc_info=True)
-
-    def start(
-        self, scope: InstrumentationScope, name: str, kind: SpanKind,
-        attributes: Optional[Mapping[str, object]], links: Optional[Sequence[Link]],
-        parent: Parent, start_time: Optional[int],
-    ) -> AnySpan:
-        """A new span: recording when sampled, else non-recording with a valid context."""
-        parent_ctx = _SPAN.get().context if parent is CURRENT else parent_context(parent)
-        trace_id = parent_ctx.trace_id
-        if trace_id:
-            flags = parent_ctx.trace_flags & 0x02  # the random flag travels with the trace id
-            sampler_parent: Optional[SpanContext] = parent_ctx
-        else:  # a new trace: the whole id is random, so the W3C random flag is set
-            trace_id = _getrandbits(128) or 1
-            flags = 0x02
-            # A remote parent may hold only a sampling decision (B3 "b3: 0"): samplers see it.
-            sampler_parent = parent_ctx if parent_ctx.is_remote else None
-        if self._default_sampler:  # parent_based(always_on()), decided inline
-            sampled = (
-                sampler_parent is None or sampler_parent.deferred or sampler_parent.debug
-                or sampler_parent.trace_flags & 0x01 == 0x01
-            )
-        elif self._constant is not None:  # always_on() or always_off()
-            sampled = self._constant
-        else:
-            try:
-                sampled = self._should_sample(sampler_parent, trace_id, name, kind, attributes)
-            except Exception:
-                sampled = False
-        context = _tuple_new(SpanContext, (
-            trace_id, _getrandbits(64) or 1, flags | 0x01 if sampled else flags,
-            parent_ctx.trace_state, False, parent_ctx.debug, False,
-        ))
-        if type(kind) is not SpanKind:  # a wrong kind is the application's slip, not a crash
-            kind = _as_kind(kind)
-        if not sampled:
-            span = _new_object(NonRecordingSpan)
-            span.context = context
-            return span
-        return Span(
-            name, context, parent_ctx if parent_ctx.span_id and parent_ctx.trace_id else None,
-            kind, self, scope, attributes, links, start_time,
-        )
 
     def force_flush(self, timeout: float) -> bool:
         """Flush every processor within ``timeout`` seconds in all."""

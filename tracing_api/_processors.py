@@ -189,14 +189,18 @@ class BatchProcessor:
             with self._lock:
                 self._dropped += 1
             return
-        worker = self._worker
-        if worker is None or not worker.is_alive():  # it died: the queue must not wait forever
-            self._ensure_worker()
         queue.append(span)
         if not self._wake_pending:
             self._wake_pending = True
+            worker = self._worker
+            if worker is None or not worker.is_alive():  # it died: the queue must not wait forever
+                self._ensure_worker()
+            # Until the worker has drained, only a flood needs more than an append (the worker
+            # may wait for the interpreter lock for a while; spans must not pay for that).
+            self._quiet_below = self._yield_above
             self._wake.set()
-        if len(queue) > self._yield_above and not self._exporting:
+            time.sleep(0)  # let the worker take the batch now: spans die young, the GC has less to do
+        elif len(queue) > self._yield_above and not self._exporting:
             # A flood from several threads: the worker, woken but not exporting, waits for the
             # interpreter lock behind every producer, and could find the queue full. Giving the
             # lock up (never waiting for the worker, nor for the network) lets it drain.
@@ -207,6 +211,7 @@ class BatchProcessor:
             self._wake.wait(self._delay)
             self._wake.clear()
             self._wake_pending = False
+            self._quiet_below = 0 if self._closed else self._batch_size
             waiters, self._flush_waiters = self._flush_waiters, []
             self._drain()
             for waiter in waiters:

@@ -15,7 +15,6 @@ from ._attributes import INVALID_VALUE, _clean_other, as_text, clean_attributes
 from ._types import (
     EMPTY_ATTRIBUTES,
     INVALID_SPAN_CONTEXT,
-    UNSET_STATUS,
     Event,
     Link,
     SpanContext,
@@ -130,7 +129,8 @@ INVALID_SPAN = NonRecordingSpan(INVALID_SPAN_CONTEXT)
 
 
 class Span:
-    """A recording span. Made by ``Tracer``; ended once (the first ``end`` wins).
+    """A recording span. Made by a tracer (see ``Pipeline.start``); ended once (the first ``end``
+    wins).
 
     Safe to share between threads: every write is a single dictionary or list operation, and
     writes after ``end`` are ignored.
@@ -142,33 +142,27 @@ class Span:
         "start_time", "status",
     )
 
-    def __init__(
-        self, name: str, context: SpanContext, parent: Optional[SpanContext], kind: SpanKind,
-        pipeline: Pipeline, scope: InstrumentationScope, attributes: Optional[Mapping[str, object]],
-        links: Optional[Sequence[Link]], start_time: Optional[int],
-    ) -> None:
-        self.name = name if type(name) is str else as_text(name, "span")
-        self.context = context
-        self.parent = parent
-        self.kind = kind
-        self._pipeline = pipeline
-        self._scope = scope
-        self.status = UNSET_STATUS
-        self.end_time: Optional[int] = None
-        self._events: Optional[List[Event]] = None
-        self._links: Optional[List[Link]] = None
-        self._dropped_events = 0
-        self._dropped_links = 0
-        self._attributes: Optional[Dict[str, Any]] = None
-        self._dropped_attributes = 0
-        if attributes:
-            limits = pipeline.limits
-            self._attributes, self._dropped_attributes = clean_attributes(
-                attributes, limits.attributes, limits.value_length
-            )
-        if links:
-            self._add_links(links)
-        self.start_time: int = start_time if start_time is not None else time_ns()
+    name: str
+    context: SpanContext
+    parent: Optional[SpanContext]
+    kind: SpanKind
+    start_time: int
+    end_time: Optional[int]
+    status: Status
+    _pipeline: Pipeline
+    _scope: InstrumentationScope
+    _attributes: Optional[Dict[str, Any]]
+    _events: Optional[List[Event]]
+    _links: Optional[List[Link]]
+    _dropped_attributes: int
+    _dropped_events: int
+    _dropped_links: int
+
+    def _set_initial_attributes(self, attributes: Mapping[str, object]) -> None:
+        limits = self._pipeline.limits
+        self._attributes, self._dropped_attributes = clean_attributes(
+            attributes, limits.attributes, limits.value_length
+        )
 
     def _add_links(self, links: Sequence[Any]) -> None:
         try:

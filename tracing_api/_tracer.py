@@ -8,15 +8,19 @@ every span, so it follows a later ``configure()``. Until then every span is the 
 from __future__ import annotations
 
 import functools
+import itertools
+from contextvars import Token as _Token
+from random import getrandbits as _getrandbits  # reseeded in forked children
+from time import time_ns
 
-from ._span import INVALID_SPAN, Span, record_error
-from ._types import SpanKind
-from .context import _SPAN, CURRENT, _detach
+from ._attributes import as_text
+from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
+from ._types import INVALID_SPAN_CONTEXT, UNSET_STATUS, SpanContext, SpanKind
+from .context import _SPAN, CURRENT, _detach, parent_context
 from .export import InstrumentationScope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from contextvars import Token
     from types import TracebackType
     from typing import (
         Any,
@@ -24,11 +28,11 @@ if TYPE_CHECKING:
         Callable,
         Dict,
         Generator,
-        List,
         Mapping,
         Optional,
         Sequence,
         TypeVar,
+        Union,
     )
 
     from ._pipeline import Pipeline
@@ -48,6 +52,14 @@ _active: Optional[Pipeline] = None
 _tuple_new = tuple.__new__
 _new_object = object.__new__
 _INTERNAL = SpanKind.INTERNAL
+_NO_PARENT = INVALID_SPAN_CONTEXT
+
+
+def _as_kind(kind: Any) -> SpanKind:
+    try:
+        return SpanKind(kind)
+    except (ValueError, TypeError):
+        return SpanKind.INTERNAL
 
 
 def install(pipeline: Optional[Pipeline]) -> Optional[Pipeline]:
@@ -77,30 +89,94 @@ class Tracer:
         self, name: str, kind: SpanKind = _INTERNAL,
         attributes: Optional[Mapping[str, object]] = None, *,
         links: Optional[Sequence[Link]] = None, parent: Parent = CURRENT,
-        record_exception: bool = True,
+        record_exception: bool = True, start_time: Optional[int] = None,
     ) -> SpanScope:
         """A span for a ``with`` block (made current inside it) or, as a decorator, per call.
 
-        The span starts when the block is entered (or the decorated function is called) and
-        ends when it is left; an exception leaving it is recorded and sets the status to ERROR.
-        Decorates plain and ``async`` functions, generators and async generators.
+        The span starts here (at ``start_time``, ns since the epoch, if given), ends when the
+        block is left, and an exception leaving the block is recorded and sets the status to
+        ERROR. As a decorator (of plain and ``async`` functions, generators and async
+        generators) it starts a new span per call; the one made by this call is then dropped
+        unseen. Entering the same object again starts a new span per entry.
         """
-        if _active is None:
-            if (type(name) is str and attributes is None and kind is _INTERNAL and links is None
-                    and parent is CURRENT and record_exception is True):
-                scope = self._plain_scopes.get(name)
-                if scope is None:
-                    scope = self._plain_scope(name)
-                return scope
+        pipeline = _active
+        if pipeline is None:
+            if (kind is _INTERNAL and attributes is None and links is None and parent is CURRENT
+                    and record_exception is True):
+                try:
+                    return self._plain_scopes[name]
+                except (KeyError, TypeError):  # a new name, or one that cannot be a dict key
+                    return self._plain_scope(name)
             return _tuple_new(_NoopScope, (self, name, kind, attributes, links, parent, record_exception))
-        active = _new_object(_ActiveScope)
-        active._args = (self, name, kind, attributes, links, parent, record_exception)
-        active._token = active._nested = None
-        return active
+        # Every span starts here, inline: this is the hot path of the library.
+        parent_ctx = _SPAN.get().context if parent is CURRENT else parent_context(parent)
+        span_parent: Optional[SpanContext] = None
+        if parent_ctx is _NO_PARENT:  # a new trace, and nothing to read from a parent
+            trace_id = _getrandbits(128) or 1
+            flags = 0x02  # the whole id is random: the W3C random flag is set
+            sampler_parent: Optional[SpanContext] = None
+            trace_state = _NO_PARENT.trace_state  # the shared empty one
+            debug = deferred = False
+            parent_flags = 0
+        else:
+            trace_id, parent_id, parent_flags, trace_state, is_remote, debug, deferred = parent_ctx
+            if trace_id:
+                flags = parent_flags & 0x02  # the random flag travels with the trace id
+                sampler_parent = parent_ctx
+                if parent_id:
+                    span_parent = parent_ctx
+            else:  # a new trace
+                trace_id = _getrandbits(128) or 1
+                flags = 0x02
+                # A remote parent may hold only a sampling decision (B3 "b3: 0"): samplers see it.
+                sampler_parent = parent_ctx if is_remote else None
+        sampled = pipeline.constant
+        if sampled is None:
+            if pipeline.parent_based_always_on:
+                sampled = sampler_parent is None or deferred or debug or parent_flags & 0x01 == 0x01
+            else:
+                try:
+                    sampled = bool(
+                        pipeline.should_sample(sampler_parent, trace_id, name, kind, attributes)
+                    )
+                except Exception:  # a sampler of the application's must not raise into it
+                    sampled = False
+        context = _tuple_new(SpanContext, (
+            trace_id, _getrandbits(64) or 1, flags | 0x01 if sampled else flags, trace_state,
+            False, debug, False,
+        ))
+        if type(kind) is not SpanKind:  # a wrong kind is the application's slip, not a crash
+            kind = _as_kind(kind)
+        span: Union[_ScopedSpan, _ScopedNonRecordingSpan]
+        if sampled:
+            # Made without ``__init__`` (one call less per span); every slot is set here.
+            span = recording = _new_object(_ScopedSpan)
+            recording.name = name if type(name) is str else as_text(name, "span")
+            recording.context = context
+            recording.parent = span_parent
+            recording.kind = kind
+            recording._pipeline = pipeline
+            recording._scope = self.scope
+            recording.status = UNSET_STATUS
+            recording.end_time = None
+            recording._attributes = recording._events = recording._links = None
+            recording._dropped_attributes = recording._dropped_events = 0
+            recording._dropped_links = 0
+            if attributes:
+                recording._set_initial_attributes(attributes)
+            if links:
+                recording._add_links(links)
+            recording.start_time = time_ns() if start_time is None else start_time
+        else:
+            span = _new_object(_ScopedNonRecordingSpan)
+            span.context = context
+        span._args = (self, name, kind, attributes, links, parent, record_exception)
+        span._token = None
+        return span
 
     def _plain_scope(self, name: str) -> _NoopScope:
         scope = _tuple_new(_NoopScope, (self, name, _INTERNAL, None, None, CURRENT, True))
-        if len(self._plain_scopes) < 1024:  # bounded: names may be dynamic
+        if type(name) is str and len(self._plain_scopes) < 1024:  # bounded: names may be dynamic
             self._plain_scopes[name] = scope
         return scope
 
@@ -115,10 +191,11 @@ class Tracer:
         ``parent`` is a ``Context`` (from ``extract``), a span, a ``SpanContext``, None for a
         new trace, or by default the current span.
         """
-        pipeline = _active
-        if pipeline is None:
+        if _active is None:
             return INVALID_SPAN
-        return pipeline.start(self.scope, name, kind, attributes, links, parent, start_time)
+        return self.span(  # type: ignore[return-value]
+            name, kind, attributes, links=links, parent=parent, start_time=start_time
+        )
 
     def __repr__(self) -> str:
         return f"Tracer({self.scope.name!r})"
@@ -190,64 +267,113 @@ class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]
     def _arguments(self) -> tuple[Any, ...]:
         return tuple(self)
 
-    def __enter__(self) -> AnySpan:
-        return INVALID_SPAN
+    if TYPE_CHECKING:
 
-    def __exit__(
-        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        return None
+        def __enter__(self) -> AnySpan: ...
+
+        def __exit__(
+            self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+            tb: Optional[TracebackType],
+        ) -> None: ...
+
+    else:
+        # Built-in callables, so that an unconfigured ``with`` runs no Python frame of ours.
+        # Neither is a descriptor, so ``with`` calls them as they are: ``__enter__()`` returns
+        # the shared no-op span, ``__exit__(type, value, tb)`` returns "" (false: an exception
+        # goes on).
+        __enter__ = itertools.repeat(INVALID_SPAN).__next__
+        __exit__ = "".format
 
 
-class _ActiveScope(_Decorates):
-    """The scope when a pipeline is configured (made without ``__init__``: see ``Tracer.span``)."""
+_EXITED = "exited"  # a scoped span's ``_token`` once its block is left
 
-    __slots__ = ("_args", "_nested", "_span", "_token")
+
+class _ScopedSpan(Span, _Decorates):
+    """A recording span made by ``Tracer.span``: a ``with`` block makes it current."""
+
+    __slots__ = ("_args", "_token")
     _args: tuple[Any, ...]
-    _nested: Optional[List[_ActiveScope]]
-    _token: Optional[Token[AnySpan]]
+    _token: Any  # None, a Token while entered, _EXITED, or a list while entered again
 
     def _arguments(self) -> tuple[Any, ...]:
         return self._args
 
-    def __enter__(self) -> AnySpan:
-        if self._token is not None:  # entered again before it was left: a span per entry
-            inner = _new_object(_ActiveScope)
-            inner._args = self._args
-            inner._token = inner._nested = None
-            if self._nested is None:
-                self._nested = []
-            self._nested.append(inner)
-            return inner.__enter__()
-        tracer, name, kind, attributes, links, parent, _ = self._args
-        pipeline = _active
-        if pipeline is None:
-            span: AnySpan = INVALID_SPAN
-        else:
-            span = pipeline.start(tracer.scope, name, kind, attributes, links, parent, None)
-        self._span = span
-        self._token = _SPAN.set(span)
-        return span
+    def __enter__(self) -> Span:
+        if self._token is not None:
+            return _enter_again(self)  # type: ignore[return-value]
+        self._token = _SPAN.set(self)
+        return self
 
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._nested:  # the latest entry is left first
-            self._nested.pop().__exit__(exc_type, exc, tb)
-            return
-        span = self._span
         token = self._token
-        self._token = None
+        if type(token) is not _Token:
+            return _exit_again(self, exc_type, exc, tb)
+        self._token = _EXITED
         try:
-            _SPAN.reset(token)  # type: ignore[arg-type]
+            _SPAN.reset(token)
         except (ValueError, RuntimeError):  # left from another context: see context._detach
-            _detach(_SPAN, token, span)  # type: ignore[arg-type]
-        if type(span) is Span:
-            if exc is not None and self._args[6]:
-                record_error(span, exc)
-            span.end()
+            _detach(_SPAN, token, self)
+        if exc is not None and self._args[6]:
+            record_error(self, exc)
+        self.end()
+
+
+class _ScopedNonRecordingSpan(NonRecordingSpan, _Decorates):
+    """A sampled-out span made by ``Tracer.span``: current inside its block, so that its
+    children and outgoing requests carry its trace id and the decision not to sample."""
+
+    __slots__ = ("_args", "_token")
+    _args: tuple[Any, ...]
+    _token: Any
+
+    def _arguments(self) -> tuple[Any, ...]:
+        return self._args
+
+    def __enter__(self) -> NonRecordingSpan:
+        if self._token is not None:
+            return _enter_again(self)  # type: ignore[return-value]
+        self._token = _SPAN.set(self)
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        token = self._token
+        if type(token) is not _Token:
+            return _exit_again(self, exc_type, exc, tb)
+        self._token = _EXITED
+        try:
+            _SPAN.reset(token)
+        except (ValueError, RuntimeError):
+            _detach(_SPAN, token, self)
+
+
+def _enter_again(outer: Union[_ScopedSpan, _ScopedNonRecordingSpan]) -> AnySpan:
+    """Enter ``outer`` while (or after) it is entered: a new span for this entry."""
+    tracer, name, kind, attributes, links, parent, record = outer._args
+    inner = tracer.span(name, kind, attributes, links=links, parent=parent, record_exception=record)
+    entered: AnySpan = inner.__enter__()
+    entries = outer._token
+    if type(entries) is not list:
+        outer._token = entries = [entries]
+    entries.append(inner)
+    return entered
+
+
+def _exit_again(
+    outer: Union[_ScopedSpan, _ScopedNonRecordingSpan], exc_type: Optional[type[BaseException]],
+    exc: Optional[BaseException], tb: Optional[TracebackType],
+) -> None:
+    """Leave the latest entry of ``outer`` made by ``_enter_again`` (nothing if none)."""
+    entries = outer._token
+    if type(entries) is list and len(entries) > 1:
+        entries.pop().__exit__(exc_type, exc, tb)
+        if len(entries) == 1:
+            outer._token = entries[0]
 
 
 SpanScope = _Decorates

@@ -29,6 +29,29 @@ def test_noop_scope_without_arguments_is_reused_per_name() -> None:
     assert tracer.span("same") is tracer.span("same")
 
 
+def test_noop_scope_lets_an_exception_through() -> None:
+    with pytest.raises(KeyError, match="boom"), tracer.span("failing"):
+        raise KeyError("boom")
+    assert tracing.current_span() is tracing.INVALID_SPAN
+
+
+def test_noop_scope_accepts_names_that_are_not_strings_or_not_hashable() -> None:
+    for name in (["a", "list"], 42, None):
+        with tracer.span(name) as span:  # type: ignore[arg-type]
+            span.set_attribute("k", "v")
+        assert span is tracing.INVALID_SPAN
+
+
+def test_decorator_made_unconfigured_with_an_unhashable_name_records_once_configured() -> None:
+    @tracer.span(["not", "hashable"])  # type: ignore[arg-type]
+    def handle() -> int:
+        return 1
+
+    with capture() as spans:
+        assert handle() == 1
+    assert spans.names() == ["['not', 'hashable']"]
+
+
 def test_start_span_before_configure_returns_invalid_span() -> None:
     span = tracer.start_span("manual")
     span.end()
@@ -397,3 +420,41 @@ def test_unconfigured_decorated_generators_keep_an_extracted_context() -> None:
 def test_unhashable_span_name_never_raises_before_configure() -> None:
     with tracer.span(["db", "query"]) as span:  # type: ignore[arg-type]
         assert span is tracing.INVALID_SPAN
+
+
+@pytest.mark.parametrize("sampler", ["always_on", "always_off"])
+def test_a_root_span_carries_the_empty_trace_state(sampler: str) -> None:
+    tracing.configure(exporter="memory", processor="simple", sampler=sampler)
+    with tracer.span("root") as span:
+        state = span.context.trace_state
+    assert isinstance(state, tracing.TraceState)
+    assert len(state) == 0 and state.header() == ""
+
+
+def test_a_scope_left_and_entered_again_starts_a_new_span(trace_capture: CapturedSpans) -> None:
+    scope = tracer.span("again")
+    with scope as first:
+        pass
+    with scope as second:
+        assert tracing.current_span() is second
+    assert first is not second
+    assert first.context.span_id != second.context.span_id
+    assert trace_capture.names() == ["again", "again"]
+    assert tracing.current_span() is tracing.INVALID_SPAN
+
+
+def test_a_sampled_out_scope_is_current_inside_its_block() -> None:
+    tracing.configure(exporter="memory", processor="simple", sampler="always_off")
+    with tracer.span("unsampled") as span:
+        assert tracing.current_span() is span
+        assert span.context.is_valid and not span.context.sampled
+        with tracer.span("child") as child:
+            assert child.context.trace_id == span.context.trace_id
+    assert tracing.current_span() is tracing.INVALID_SPAN
+
+
+def test_start_span_with_an_explicit_start_time_keeps_it(trace_capture: CapturedSpans) -> None:
+    span = tracer.start_span("timed", start_time=1_000)
+    span.end(2_000)
+    data = trace_capture.spans[0]
+    assert (data.start_time, data.end_time) == (1_000, 2_000)
