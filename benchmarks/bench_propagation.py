@@ -6,7 +6,8 @@
 Each benchmark is named ``{format}.{inject|extract}.{ours|otel}``. Both sides get the same
 work: inject writes a sampled remote span context (and, for W3C, a two-entry trace state) into a
 fresh ``dict``; extract reads it back from a ``dict`` of lower-case request headers that also
-holds a few unrelated headers, as a server sees them. OpenTelemetry has no ``grpc-trace-bin``
+holds a few unrelated headers, as a server sees them (W3C baggage: a three-member ``baggage``
+header, one value percent-encoded). OpenTelemetry has no ``grpc-trace-bin``
 or ``X-Cloud-Trace-Context`` propagator among the test dependencies, so those two are ours only.
 """
 
@@ -41,7 +42,7 @@ OTHER_HEADERS = {
 
 def _ours() -> Tuple[Context, Context]:
     plain = SpanContext(TRACE_ID, SPAN_ID, 0x01, is_remote=True)
-    stated = plain._replace(trace_state=TraceState(list(STATE)))
+    stated = SpanContext(TRACE_ID, SPAN_ID, 0x01, TraceState(list(STATE)), is_remote=True)
     return (EMPTY_CONTEXT.with_span_context(plain), EMPTY_CONTEXT.with_span_context(stated))
 
 
@@ -108,6 +109,7 @@ def _loop_extract_otel(propagator: Any, carrier: Dict[str, Any]) -> Callable[[in
 
 def cases() -> List[Tuple[str, Callable[[int], float]]]:
     """Every (benchmark name, timed loop) pair."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
     from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
     from opentelemetry.propagators.jaeger import JaegerPropagator as OtelJaeger
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -134,6 +136,7 @@ def cases() -> List[Tuple[str, Callable[[int], float]]]:
             found.append((f"{name}.extract.otel", _loop_extract_otel(theirs, carrier)))
     baggage_carrier = {**OTHER_HEADERS, "baggage": "userId=alice,serverNode=DF%2028,isProduction=false"}
     found.append(("w3c_baggage.extract.ours", _loop_extract_ours(BaggagePropagator(), baggage_carrier)))
+    found.append(("w3c_baggage.extract.otel", _loop_extract_otel(W3CBaggagePropagator(), baggage_carrier)))
     return found
 
 

@@ -15,7 +15,7 @@ from time import time_ns
 
 from ._attributes import as_text
 from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
-from ._types import INVALID_SPAN_CONTEXT, UNSET_STATUS, SpanContext, SpanKind
+from ._types import EMPTY_TRACE_STATE, INVALID_SPAN_CONTEXT, UNSET_STATUS, SpanContext, SpanKind
 from .context import _SPAN, CURRENT, _detach, parent_context
 from .export import InstrumentationScope
 
@@ -115,7 +115,7 @@ class Tracer:
             trace_id = _getrandbits(128) or 1
             flags = 0x02  # the whole id is random: the W3C random flag is set
             sampler_parent: Optional[SpanContext] = None
-            trace_state = _NO_PARENT.trace_state  # the shared empty one
+            trace_state = EMPTY_TRACE_STATE
             debug = deferred = False
             parent_flags = 0
         else:
@@ -141,10 +141,6 @@ class Tracer:
                     )
                 except Exception:  # a sampler of the application's must not raise into it
                     sampled = False
-        context = _tuple_new(SpanContext, (
-            trace_id, _getrandbits(64) or 1, flags | 0x01 if sampled else flags, trace_state,
-            False, debug, False,
-        ))
         if type(kind) is not SpanKind:  # a wrong kind is the application's slip, not a crash
             kind = _as_kind(kind)
         span: Union[_ScopedSpan, _ScopedNonRecordingSpan]
@@ -152,7 +148,9 @@ class Tracer:
             # Made without ``__init__`` (one call less per span); every slot is set here.
             span = recording = _new_object(_ScopedSpan)
             recording.name = name if type(name) is str else as_text(name, "span")
-            recording.context = context
+            recording.context = _tuple_new(SpanContext, (
+                trace_id, _getrandbits(64) or 1, flags | 0x01, trace_state, False, debug, False,
+            ))
             recording.parent = span_parent
             recording.kind = kind
             recording._pipeline = pipeline
@@ -168,8 +166,11 @@ class Tracer:
                 recording._add_links(links)
             recording.start_time = time_ns() if start_time is None else start_time
         else:
+            # A sampled-out span is often a leaf whose context nobody reads: its ids are drawn
+            # now, its SpanContext made when first read.
             span = _new_object(_ScopedNonRecordingSpan)
-            span.context = context
+            span._fields = (trace_id, _getrandbits(64) or 1, flags, trace_state, False, debug, False)
+            span._context = None
         span._args = (self, name, kind, attributes, links, parent, record_exception)
         span._token = None
         return span
@@ -325,9 +326,19 @@ class _ScopedNonRecordingSpan(NonRecordingSpan, _Decorates):
     """A sampled-out span made by ``Tracer.span``: current inside its block, so that its
     children and outgoing requests carry its trace id and the decision not to sample."""
 
-    __slots__ = ("_args", "_token")
+    __slots__ = ("_args", "_context", "_fields", "_token")
     _args: tuple[Any, ...]
+    _context: Optional[SpanContext]
+    _fields: tuple[Any, ...]  # the SpanContext's, ids included
     _token: Any
+
+    @property
+    def context(self) -> SpanContext:  # type: ignore[override]
+        """The span's context, made on first use (equal every time: the ids are fixed)."""
+        context = self._context
+        if context is None:
+            context = self._context = _tuple_new(SpanContext, self._fields)
+        return context
 
     def _arguments(self) -> tuple[Any, ...]:
         return self._args

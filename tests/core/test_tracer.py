@@ -458,3 +458,20 @@ def test_start_span_with_an_explicit_start_time_keeps_it(trace_capture: Captured
     span.end(2_000)
     data = trace_capture.spans[0]
     assert (data.start_time, data.end_time) == (1_000, 2_000)
+
+
+def test_a_sampled_out_span_shows_the_same_context_every_time_and_to_every_thread() -> None:
+    tracing.configure(exporter="memory", processor="simple", sampler="always_off")
+    seen: List[tracing.SpanContext] = []
+    with tracer.span("unsampled") as span:
+        readers = [threading.Thread(target=lambda: seen.append(span.context)) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(5.0)
+        seen.append(span.context)
+        carrier: dict[str, str] = {}
+        tracing.inject(carrier)
+    assert len(seen) == 5 and all(context == seen[0] for context in seen)
+    assert seen[0].is_valid and not seen[0].sampled and not seen[0].is_remote
+    assert carrier["traceparent"] == f"00-{seen[0].trace_id_hex}-{seen[0].span_id_hex}-02"
