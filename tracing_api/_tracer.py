@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import itertools
 from contextvars import Token as _Token
-from random import getrandbits as _getrandbits  # reseeded in forked children
 from time import time_ns
 
 from ._attributes import as_text
@@ -52,6 +51,19 @@ _active: Optional[Pipeline] = None
 _tuple_new = tuple.__new__
 _new_object = object.__new__
 _INTERNAL = SpanKind.INTERNAL
+
+
+def _load_getrandbits(bits: int) -> int:
+    """``random.getrandbits``, imported on the first span (``random`` costs 1.5 ms to import,
+    and importing the core must stay cheap); the module's generator is reseeded after fork."""
+    global _getrandbits
+    from random import getrandbits
+
+    _getrandbits = getrandbits
+    return getrandbits(bits)
+
+
+_getrandbits: Callable[[int], int] = _load_getrandbits
 _NO_PARENT = INVALID_SPAN_CONTEXT
 
 
