@@ -194,10 +194,15 @@ class BatchProcessor:
             self._wake_pending = True
             worker = self._worker
             if worker is None or not worker.is_alive():  # it died: the queue must not wait forever
-                self._ensure_worker()
-            # Until the worker has drained, only a flood needs more than an append (the worker
+                try:
+                    self._ensure_worker()
+                except Exception:  # no thread to be had now: the next batch tries again
+                    self._wake_pending = False
+                    return
+            # Until the worker's next pass, only a flood needs more than an append (the worker
             # may wait for the interpreter lock for a while; spans must not pay for that).
-            self._quiet_below = self._yield_above
+            # (Read _closed again: shut down meanwhile, every span must take the path that drops.)
+            self._quiet_below = 0 if self._closed else self._yield_above
             self._wake.set()
             time.sleep(0)  # let the worker take the batch now: spans die young, the GC has less to do
         elif len(queue) > self._yield_above and not self._exporting:
@@ -280,6 +285,7 @@ class BatchProcessor:
             finished = not worker.is_alive()
         else:
             finished = True
+        self._quiet_below = 0  # again: a span ending during the join may have raised it
         if not self.release_exporter:
             return finished
         stopper = threading.Thread(target=self._shutdown_exporter, daemon=True)

@@ -129,7 +129,7 @@ INVALID_SPAN = NonRecordingSpan(INVALID_SPAN_CONTEXT)
 
 
 class Span:
-    """A recording span. Made by a tracer (see ``Pipeline.start``); ended once (the first ``end``
+    """A recording span. Made by a tracer (see ``Tracer.span``); ended once (the first ``end``
     wins).
 
     Safe to share between threads: every write is a single dictionary or list operation, and

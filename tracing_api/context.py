@@ -200,7 +200,7 @@ class use_span:
             _SPAN.reset(self._token)
         except (ValueError, RuntimeError):  # left from another context
             _detach(_SPAN, self._token, span)
-        if exc is not None and self._record and type(span) is Span:
+        if exc is not None and self._record and isinstance(span, Span):
             record_error(span, exc)
         if self._end_on_exit:
             span.end()

@@ -1,0 +1,179 @@
+"""Spans from ``tracer.span`` are their own scope: how they behave with every way Python code
+enters and leaves a context manager, and what ``start_span`` keeps of the span's old manners."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import pickle
+import sys
+import threading
+import time
+import unittest
+from collections import deque
+from types import FrameType
+from typing import Any, List, Optional, Sequence
+
+import pytest
+
+import tracing_api as tracing
+from tracing_api import _tracer
+from tracing_api._processors import BatchProcessor
+from tracing_api.export import ExportResult
+from tracing_api.testing import CapturedSpans, capture
+
+tracer = tracing.get_tracer(__name__)
+
+
+def test_unconfigured_scope_works_in_an_exit_stack() -> None:
+    with contextlib.ExitStack() as stack:
+        span = stack.enter_context(tracer.span("stacked"))
+        span.set_attribute("k", "v")
+    assert span is tracing.INVALID_SPAN
+
+
+def test_unconfigured_scope_works_with_enter_context_of_a_test_case() -> None:
+    entered: List[Any] = []
+
+    class Case(unittest.TestCase):
+        def test_it(self) -> None:
+            entered.append(self.enterContext(tracer.span("entered")))
+
+    result = unittest.TestResult()
+    Case("test_it").run(result)
+    assert result.wasSuccessful() and entered == [tracing.INVALID_SPAN]
+
+
+def _fail_inside_an_exit_stack() -> None:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(tracer.span("failing"))
+        raise KeyError("boom")
+
+
+def test_unconfigured_scope_lets_an_exception_through_an_exit_stack() -> None:
+    with pytest.raises(KeyError):
+        _fail_inside_an_exit_stack()
+
+
+def test_configured_scope_works_in_an_exit_stack(trace_capture: CapturedSpans) -> None:
+    with contextlib.ExitStack() as stack:
+        span = stack.enter_context(tracer.span("stacked"))
+        assert tracing.current_span() is span
+    assert trace_capture.names() == ["stacked"]
+
+
+def test_unconfigured_span_names_with_a_hostile_hash_do_not_raise() -> None:
+    class Hostile(str):
+        def __hash__(self) -> int:
+            raise RuntimeError("no hash")
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no eq")
+
+    tracer.span("hostile")  # a cached name the hostile one could collide with
+    with tracer.span(Hostile("hostile")) as span:
+        span.set_attribute("k", "v")
+    assert span is tracing.INVALID_SPAN
+
+
+def test_use_span_of_a_started_span_records_the_exception(trace_capture: CapturedSpans) -> None:
+    span = tracer.start_span("manual")
+    with pytest.raises(ValueError), tracing.use_span(span, end_on_exit=True):
+        raise ValueError("boom")
+    data = trace_capture.spans[0]
+    assert data.status.code is tracing.StatusCode.ERROR
+    assert [event.name for event in data.events] == ["exception"]
+
+
+def test_with_on_a_started_span_ends_it_without_making_it_current(
+    trace_capture: CapturedSpans,
+) -> None:
+    outer = tracer.start_span("manual")
+    with outer as entered:
+        assert entered is outer
+        assert tracing.current_span() is not outer
+        with tracer.span("inside"):
+            pass
+    assert sorted(trace_capture.names()) == ["inside", "manual"]
+    inside = next(s for s in trace_capture.spans if s.name == "inside")
+    assert inside.parent is None  # not a child of the started span: it was never current
+
+
+def test_leaving_a_started_span_that_was_never_entered_ends_it(
+    trace_capture: CapturedSpans,
+) -> None:
+    with contextlib.ExitStack() as stack:
+        stack.push(tracer.start_span("pushed"))
+    assert trace_capture.names() == ["pushed"]
+
+
+def test_start_span_gives_the_no_op_span_when_the_pipeline_goes_away_during_the_call() -> None:
+    got: List[Any] = []
+
+    def uninstall_on_entry(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is _tracer.Tracer.span.__code__:
+            sys.setprofile(None)
+            _tracer.install(None)  # what another thread's configure() or capture() exit does
+
+    with capture():
+        sys.setprofile(uninstall_on_entry)
+        try:
+            got.append(tracer.start_span("raced"))
+        finally:
+            sys.setprofile(None)
+    assert got == [tracing.INVALID_SPAN]
+    got[0].set_attribute("k", "v")
+    got[0].end()
+
+
+def test_a_sampled_out_span_can_be_copied_and_pickled() -> None:
+    tracing.configure(exporter="memory", processor="simple", sampler="always_off")
+    with tracer.span("unsampled") as span:
+        for twin in (copy.copy(span), copy.deepcopy(span), pickle.loads(pickle.dumps(span))):
+            assert isinstance(twin, tracing.NonRecordingSpan)
+            assert twin.context == span.context
+
+
+class _SlowFinalExport:
+    def __init__(self, processor: List[BatchProcessor]) -> None:
+        self.processor = processor
+
+    def export(self, batch: Sequence[Any]) -> ExportResult:
+        if self.processor and self.processor[0]._closed:
+            time.sleep(0.2)  # the last flush to a backend takes a moment
+        return ExportResult.SUCCESS
+
+    def force_flush(self, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_spans_ended_after_shutdown_are_dropped_even_if_a_producer_raced_it() -> None:
+    holder: List[BatchProcessor] = []
+    processor = BatchProcessor(_SlowFinalExport(holder), schedule_delay=30.0)
+    holder.append(processor)
+    shutter: List[threading.Thread] = []
+
+    class SwitchAfterAppend(deque):  # type: ignore[type-arg]
+        def append(self, item: Any) -> None:
+            super().append(item)
+            if not shutter and len(self) > 512:  # the producer has passed the closed check
+                shutter.append(threading.Thread(target=processor.shutdown, args=(5.0,)))
+                shutter[0].start()
+                deadline = time.monotonic() + 5.0
+                while not (processor._closed and not processor._wake_pending):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.001)
+
+    processor._queue = SwitchAfterAppend()
+    for _ in range(513):
+        processor.on_end("span")  # type: ignore[arg-type]
+    shutter[0].join(5.0)
+    before = processor.stats()
+    for _ in range(1000):
+        processor.on_end("late")  # type: ignore[arg-type]
+    after = processor.stats()
+    assert after["dropped"] - before["dropped"] == 1000
+    assert after["queued"] == before["queued"]
