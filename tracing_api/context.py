@@ -88,6 +88,8 @@ class Context(_ContextFields):
         span.context = _tuple_new(
             SpanContext, (trace_id, span_id, trace_flags, trace_state, True, debug, deferred)
         )
+        if self is EMPTY_CONTEXT:  # the usual case: no baggage to carry over
+            return _tuple_new(Context, (span, EMPTY_BAGGAGE, EMPTY_BAGGAGE))
         return _tuple_new(Context, (span, self.baggage, self.baggage_properties))
 
     def with_baggage(
