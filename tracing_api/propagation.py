@@ -84,10 +84,21 @@ def text(value: Value) -> str:
     return value if isinstance(value, str) else value.decode("latin-1")
 
 
+def first_value(getter: Getter, carrier: Any, key: str) -> Optional[Value]:
+    """The first value of ``key``, or None. A text value of a plain ``dict`` read through
+    ``DICT`` is taken directly (no call, no list); anything else goes through ``getter``."""
+    if getter is DICT and type(carrier) is dict:
+        value = carrier.get(key)
+        if type(value) is str:
+            return value
+    values = getter.get_all(carrier, key)
+    return values[0] if values else None
+
+
 def first_text(getter: Getter, carrier: Any, key: str) -> Optional[str]:
     """The first value of ``key`` as text, or None."""
-    values = getter.get_all(carrier, key)
-    return text(values[0]) if values else None
+    value = first_value(getter, carrier, key)
+    return None if value is None else text(value)
 
 
 # ---------------------------------------------------------------------------------------- carriers
@@ -361,6 +372,7 @@ __all__ = [
     "Setter",
     "extract",
     "first_text",
+    "first_value",
     "getter_for",
     "inject",
     "lower_case_names",

@@ -36,7 +36,15 @@ from typing import Any, Optional, Tuple
 
 from tracing_api import SpanContext, TraceState
 from tracing_api.context import Context
-from tracing_api.propagation import DICT, Getter, Setter, lower_case_names, remote_span_context, text
+from tracing_api.propagation import (
+    DICT,
+    Getter,
+    Setter,
+    first_text,
+    lower_case_names,
+    remote_span_context,
+    text,
+)
 
 _NO_STATE = TraceState()
 _OWS = " \t"
@@ -106,11 +114,6 @@ def parse_single(value: str) -> Optional[SpanContext]:
     return _remote(trace_id, span_id, state or "")
 
 
-def _first(getter: Getter, carrier: Any, key: str) -> Optional[str]:
-    values = getter.get_all(carrier, key)
-    return text(values[0]) if values else None
-
-
 def _hex_id(value: str, long: bool) -> int:
     """The id in ``value``: 16 lower-case hex digits (or 32 when ``long``); 0 when malformed."""
     size = len(value)
@@ -157,9 +160,9 @@ def parse_multi(carrier: Any, getter: Getter) -> Optional[SpanContext]:
     The first value of a repeated header wins.
     """
     return _multi(
-        _first(getter, carrier, TRACE_ID), _first(getter, carrier, SPAN_ID),
-        _first(getter, carrier, SAMPLED), _first(getter, carrier, FLAGS),
-        _first(getter, carrier, PARENT_SPAN_ID),
+        first_text(getter, carrier, TRACE_ID), first_text(getter, carrier, SPAN_ID),
+        first_text(getter, carrier, SAMPLED), first_text(getter, carrier, FLAGS),
+        first_text(getter, carrier, PARENT_SPAN_ID),
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any, Optional, Tuple
 
 from tracing_api import SpanContext, TraceState
 from tracing_api.context import Context
-from tracing_api.propagation import DICT, Getter, Setter, remote_span_context, text
+from tracing_api.propagation import DICT, Getter, Setter, first_text, remote_span_context
 
 HEADER = "x-cloud-trace-context"
 _to_bytes = int.to_bytes
@@ -77,13 +77,8 @@ class CloudTracePropagator:
 
     def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
         """``context`` with the remote span context the header holds (the first one, if several)."""
-        value = carrier.get(HEADER) if getter is DICT and type(carrier) is dict else None
-        if type(value) is not str:  # else a plain dict, read directly: what DICT.get_all finds
-            values = getter.get_all(carrier, HEADER)
-            if not values:
-                return context
-            value = values[0]
-        parsed = parse(text(value))
+        value = first_text(getter, carrier, HEADER)
+        parsed = parse(value) if value is not None else None
         if parsed is None:
             return context
         return context.with_span_context(parsed)

@@ -33,7 +33,7 @@ from typing import Any, Optional, Tuple, Union
 
 from tracing_api import SpanContext, TraceState
 from tracing_api.context import Context
-from tracing_api.propagation import DICT, Getter, Setter, remote_span_context
+from tracing_api.propagation import Getter, Setter, first_value, remote_span_context
 
 HEADER = "grpc-trace-bin"
 _NO_STATE = TraceState()
@@ -126,12 +126,9 @@ class GrpcBinaryPropagator:
 
     def extract(self, carrier: Any, context: Context, getter: Getter) -> Context:
         """``context`` with the remote span context ``grpc-trace-bin`` holds."""
-        value = carrier.get(HEADER) if getter is DICT and type(carrier) is dict else None
-        if type(value) is not str:  # else a plain dict, read directly: what DICT.get_all finds
-            values = getter.get_all(carrier, HEADER)
-            if not values:
-                return context
-            value = values[0]
+        value = first_value(getter, carrier, HEADER)
+        if value is None:
+            return context
         data = decode(value)
         parsed = parse(data) if data is not None else None
         if parsed is None:
