@@ -66,11 +66,17 @@ def _call_ended(span: AnySpan, unary_response: bool, call: Any) -> None:
         if code is grpc.StatusCode.OK:
             if unary_response:
                 message_event(span, False, 1, call.result())
-        elif not isinstance(call, grpc.RpcError):
-            # Not an RPC outcome: an exception raised on our side (a later interceptor, the
-            # request serializer), which the caller gets raised as it is.
+        else:
+            # A failed RPC is its own exception. When the call holds another one, a later
+            # interceptor raised it and the caller gets it raised as it is; grpcio wraps it in
+            # an object that is also an RpcError and reports INTERNAL "Exception raised while
+            # intercepting the RPC", which is not what happened.
             found = call.exception()
-            if isinstance(found, BaseException):
+            if (
+                isinstance(found, BaseException)
+                and found is not call
+                and not isinstance(found, grpc.RpcError)
+            ):
                 error, code = found, None
     except Exception:
         log.debug("call outcome not readable", exc_info=True)

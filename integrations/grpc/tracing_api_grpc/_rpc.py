@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import unquote
 
 import grpc
 
@@ -91,10 +92,15 @@ def server_attributes(target: Optional[str]) -> Mapping[str, object]:
 
 
 def peer_attributes(peer: Optional[str]) -> Dict[str, object]:
-    """``network.peer.*`` from a gRPC peer string: ``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``, ``unix:p``."""
+    """``network.peer.*`` from a gRPC peer string: ``ipv4:1.2.3.4:5``, ``ipv6:[::1]:5``, ``unix:p``.
+
+    grpcio writes peers as URIs, percent-encoding the brackets of an IPv6 peer
+    (``ipv6:%5B::1%5D:5``); both spellings are read.
+    """
     if not peer:
         return {}
     kind, _, rest = peer.partition(":")
+    rest = unquote(rest)
     if kind == "unix":
         return {"network.transport": "unix", "network.peer.address": rest}
     if kind not in ("ipv4", "ipv6"):

@@ -10,7 +10,9 @@ requests, httpx), with OpenTelemetry's HTTP semantic-convention attribute names.
     opener = build_opener()                 # urllib.request with CLIENT spans and traceparent
 
 ``requests`` and ``httpx`` are optional: ``traced_session`` / ``TracingAdapter`` and
-``TracingTransport`` / ``AsyncTracingTransport`` import them when first used.
+``TracingTransport`` / ``AsyncTracingTransport`` import them when first used. Import these
+four by name; they are left out of ``__all__`` so that ``from tracing_api_http import *``
+works without requests or httpx installed.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from .asgi import ASGIMiddleware, starlette_route
 from .urllib_client import TracingHTTPHandler, TracingHTTPSHandler, build_opener
 from .wsgi import WSGIMiddleware
 
-if TYPE_CHECKING:
-    from .httpx_client import AsyncTracingTransport, TracingTransport
-    from .requests_client import TracingAdapter, traced_session
+if TYPE_CHECKING:  # the ``as`` form re-exports them for type checkers
+    from .httpx_client import AsyncTracingTransport as AsyncTracingTransport
+    from .httpx_client import TracingTransport as TracingTransport
+    from .requests_client import TracingAdapter as TracingAdapter
+    from .requests_client import traced_session as traced_session
 
 _LAZY = {
     "AsyncTracingTransport": "httpx_client",
@@ -45,17 +49,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
+# The lazy names (``_LAZY``) are public too, but a star import would load their libraries.
 __all__ = [
     "ASGIMiddleware",
-    "AsyncTracingTransport",
-    "TracingAdapter",
     "TracingHTTPHandler",
     "TracingHTTPSHandler",
-    "TracingTransport",
     "WSGIMiddleware",
     "__version__",
     "build_opener",
     "set_route",
     "starlette_route",
-    "traced_session",
 ]

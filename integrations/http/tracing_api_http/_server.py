@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from contextvars import ContextVar, Token
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import tracing_api
 from tracing_api import INVALID_SPAN, Link, SpanKind, StatusCode
@@ -106,7 +106,9 @@ class Options:
         if trusted_networks is not None:
             if isinstance(trusted_networks, str):
                 trusted_networks = [trusted_networks]
-            self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in trusted_networks)
+            self._networks = _with_ipv4_forms(
+                ipaddress.ip_network(n, strict=False) for n in trusted_networks
+            )
 
     def is_public(self, carrier: Any, client: Optional[str]) -> bool:
         """Whether this request crosses the trust boundary."""
@@ -131,7 +133,13 @@ class Options:
             address = ipaddress.ip_address(client)
         except ValueError:  # a unix socket path or a name: not in any trusted network
             return True
-        return not any(address in network for network in networks)
+        # A dual-stack server reports an IPv4 caller as IPv4-mapped IPv6 (::ffff:10.1.2.3):
+        # it is trusted when either form is inside a trusted network.
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        return not any(
+            address in network or (mapped is not None and mapped in network)
+            for network in networks
+        )
 
     def resolve_route(self, carrier: Any) -> Optional[str]:
         """The user's route resolver's answer, or None (also when it fails)."""
@@ -143,6 +151,27 @@ class Options:
             _log.debug("route resolver failed", exc_info=True)
             return None
         return route if isinstance(route, str) and route else None
+
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _with_ipv4_forms(networks: Iterable[_Network]) -> Tuple[_Network, ...]:
+    """``networks`` plus the IPv4 form of each IPv4-mapped IPv6 one (``::ffff:10.0.0.0/104``
+    is also ``10.0.0.0/8``), so a network written either way matches a caller seen either way.
+    """
+    result: List[_Network] = []
+    for network in networks:
+        result.append(network)
+        if (
+            isinstance(network, ipaddress.IPv6Network)
+            and network.prefixlen >= 96
+            and network.subnet_of(_IPV4_MAPPED)
+        ):
+            mapped = network.network_address.ipv4_mapped
+            if mapped is not None:
+                result.append(ipaddress.IPv4Network((mapped, network.prefixlen - 96)))
+    return tuple(result)
 
 
 def start(

@@ -35,9 +35,60 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def starlette_route(scope: Scope) -> Optional[str]:
-    """The path template of the route Starlette matched (``scope["route"].path``), or None."""
-    path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) and path else None
+    """The path template of the route Starlette matched, or None: ``scope["route"].path``
+    under the paths of the ``Mount``s it was reached through (``/api/v1`` + ``/users/{id}``).
+    """
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str) or not path:
+        return None
+    # Starlette keeps only the innermost route in the scope; a Mount on the way leaves
+    # ``app_root_path`` behind, and then the mount paths are found from the top router.
+    top = scope.get("app_root_path")
+    if not isinstance(top, str):
+        return path
+    full = _mounted(getattr(scope.get("router"), "routes", None), route, _below(scope, top), "", 0)
+    return full if full else path
+
+
+_MOUNT_DEPTH = 32  # deeper than any real application; stops a router that mounts itself
+
+
+def _below(scope: Scope, root: str) -> str:
+    """The request path under the application's root path, as Starlette's top router saw it."""
+    path = scope.get("path")
+    if not isinstance(path, str):
+        return ""
+    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("", "/"):
+        return path[len(root):]
+    return path
+
+
+def _mounted(routes: Any, target: Any, path: str, prefix: str, depth: int) -> Optional[str]:
+    """``prefix`` + the mount paths leading to ``target`` + its path, following the mounts
+    that match ``path`` (as Starlette routed), or None when ``target`` is not below ``routes``.
+    """
+    if not isinstance(routes, (list, tuple)) or depth > _MOUNT_DEPTH:
+        return None
+    for candidate in routes:
+        if candidate is target:
+            return prefix + str(target.path)
+        inner = getattr(candidate, "routes", None)
+        if not inner:
+            continue
+        regex = getattr(candidate, "path_regex", None)
+        if regex is None:  # a Host: routes on the host name, the path passes through
+            found = _mounted(inner, target, path, prefix, depth + 1)
+        else:
+            match = regex.match(path)
+            rest = match.groupdict().get("path") if match is not None else None
+            mount_path = getattr(candidate, "path", None)
+            if not isinstance(rest, str) or not isinstance(mount_path, str):
+                continue
+            found = _mounted(inner, target, "/" + rest, prefix + mount_path, depth + 1)
+        if found:
+            return found
+    return None
 
 
 class ASGIMiddleware:

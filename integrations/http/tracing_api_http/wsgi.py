@@ -53,12 +53,16 @@ class WSGIMiddleware:
             _log.debug("could not start a server span", exc_info=True)
             return self.app(environ, start_response)
 
-        def traced_start_response(status: str, headers: List[Tuple[str, str]], *args: Any) -> Any:
+        def traced_start_response(
+            status: str, headers: List[Tuple[str, str]], *args: Any, **kwargs: Any
+        ) -> Any:
+            # PEP 3333 lets the application pass ``exc_info`` by position or by keyword: it is
+            # forwarded exactly as given, so the server sees the call the application made.
             try:
                 request.set_status(int(str(status)[:3]))
             except Exception:
                 _log.debug("unreadable WSGI status line", exc_info=True)
-            return start_response(status, headers, *args)
+            return start_response(status, headers, *args, **kwargs)
 
         token = attach(context)
         request_token = _server.enter(request)

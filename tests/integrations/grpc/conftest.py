@@ -105,17 +105,19 @@ def echo_handler() -> grpc.GenericRpcHandler:
 
 
 @contextlib.contextmanager
-def serve() -> Iterator[str]:
-    """A traced ``grpc`` server of ``test.Echo`` on an ephemeral port; yields its target."""
+def serve(host: str = "127.0.0.1") -> Iterator[str]:
+    """A traced ``grpc`` server of ``test.Echo`` on an ephemeral port of ``host`` (``[::1]``
+    for IPv6); yields its target.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
         interceptors=tracing_api_grpc.server_interceptors(),
     )
     server.add_generic_rpc_handlers((echo_handler(),))
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"{host}:0")
     server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"{host}:{port}"
     finally:
         server.stop(None).wait(5)
 

@@ -1,12 +1,21 @@
-"""Span names and attributes from method names, channel targets and peer strings."""
+"""Span names and attributes from method names, channel targets and peer strings; the peer of a
+real server on the IPv6 loopback.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+from typing import Any
 
+import grpc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tracing_api_grpc._rpc import describe_method, peer_attributes, server_attributes
+
+from tracing_api import SpanKind
+from tracing_api.testing import capture
 
 EXAMPLES = int(os.environ.get("TRACING_FUZZ_EXAMPLES", "200"))
 
@@ -64,6 +73,19 @@ def test_ipv6_peer_gives_address_without_brackets() -> None:
     }
 
 
+def test_percent_encoded_ipv6_peer_gives_address_and_port() -> None:
+    """grpcio writes IPv6 peers as URIs, with the brackets percent-encoded."""
+    assert peer_attributes("ipv6:%5B::1%5D:54321") == {
+        "network.type": "ipv6", "network.peer.address": "::1", "network.peer.port": 54321,
+    }
+
+
+def test_percent_encoded_scoped_ipv6_peer_keeps_its_zone() -> None:
+    assert peer_attributes("ipv6:%5Bfe80::1%25eth0%5D:443") == {
+        "network.type": "ipv6", "network.peer.address": "fe80::1%eth0", "network.peer.port": 443,
+    }
+
+
 def test_unknown_peer_kind_gives_nothing() -> None:
     assert peer_attributes("vsock:3:1024") == {}
 
@@ -92,3 +114,22 @@ def test_any_method_name_yields_a_span_name_without_raising(method: object) -> N
     assert name
     assert attributes["rpc.system"] == "grpc"
 
+
+
+def _ipv6_loopback_or_skip() -> None:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback on this machine (cannot bind ::1: {exc})")
+
+
+def test_server_span_of_an_ipv6_caller_has_its_address_and_port(echo: Any) -> None:
+    _ipv6_loopback_or_skip()
+    with echo.serve("[::1]") as target, capture() as spans, grpc.insecure_channel(target) as plain:
+        plain.unary_unary("/test.Echo/Unary", lambda b: b, lambda b: b)(b"ok", timeout=5)
+        assert echo.wait_until(lambda: len(spans) == 1)
+    [server] = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert server.attributes["network.type"] == "ipv6"
+    assert server.attributes["network.peer.address"] == "::1"
+    assert isinstance(server.attributes["network.peer.port"], int)

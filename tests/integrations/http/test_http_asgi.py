@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from tracing_api_http import ASGIMiddleware, AsyncTracingTransport
 
 import tracing_api
@@ -232,3 +232,38 @@ def test_span_ends_when_app_returns_without_completing_the_body(
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
     asyncio.run(ASGIMiddleware(app)(scope, _never, _discard))
     assert trace_capture.find("GET").attributes["http.response.status_code"] == 200
+
+
+def make_mounted_app() -> Starlette:
+    """Routes reached through Starlette ``Mount``s: one level, nested, a route list shared by
+    two mounts, and a mounted sub-application.
+    """
+
+    async def user(request: Request) -> Response:
+        return PlainTextResponse(request.path_params["user_id"])
+
+    shared = [Route("/users/{user_id}", user)]
+    routes = [
+        Mount("/api/v1", routes=shared),
+        Mount("/admin", routes=shared),
+        Mount("/orgs/{org}", routes=[Mount("/teams/{team}", routes=shared)]),
+        Mount("/sub", app=Starlette(routes=[Route("/users/{user_id}", user)])),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(ASGIMiddleware)])
+
+
+@pytest.mark.parametrize(("path", "route"), [
+    ("/api/v1/users/42", "/api/v1/users/{user_id}"),
+    ("/admin/users/42", "/admin/users/{user_id}"),
+    ("/orgs/acme/teams/core/users/42", "/orgs/{org}/teams/{team}/users/{user_id}"),
+    ("/sub/users/42", "/sub/users/{user_id}"),
+])
+def test_route_reached_through_mounts_is_named_with_the_mount_paths(
+    trace_capture: CapturedSpans, serve: Any, fetch: Any, wait_span: Any, path: str, route: str
+) -> None:
+    url = serve("asgi", make_mounted_app())
+    assert fetch(url, path) == (200, b"42")
+    span = _server(trace_capture, wait_span)
+    assert span.name == f"GET {route}"
+    assert span.attributes["http.route"] == route
+    assert span.attributes["url.path"] == path

@@ -191,7 +191,7 @@ def test_failed_request_records_no_url_secret(
     exported = repr(span)
     assert "SECRET123" not in exported
     assert "SECRET456" not in exported
-    assert span.attributes["url.full"].endswith("X-Amz-Signature=REDACTED&Signature=REDACTED")
+    assert str(span.attributes["url.full"]).endswith("X-Amz-Signature=REDACTED&Signature=REDACTED")
 
 
 def test_binary_propagator_never_breaks_an_http_request(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 import pytest
@@ -303,3 +304,52 @@ def test_header_values_never_reach_the_logs(
     assert trace_capture.find("GET").parent is None
     assert all(secret not in r.getMessage() and secret not in (r.exc_text or "")
                for r in caplog.records)
+
+
+def _fails_then_answers_503(exc_info_by: str) -> Callable[..., Iterable[bytes]]:
+    """An application whose error handler passes ``exc_info`` to ``start_response`` (PEP 3333),
+    by keyword or by position.
+    """
+
+    def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            raise ValueError("handler failed")
+        except ValueError:
+            headers = [("Content-Type", "text/plain")]
+            if exc_info_by == "keyword":
+                start_response("503 Service Unavailable", headers, exc_info=sys.exc_info())
+            else:
+                start_response("503 Service Unavailable", headers, sys.exc_info())
+        return [b"try later"]
+
+    return app
+
+
+@pytest.mark.parametrize("exc_info_by", ["keyword", "position"])
+def test_start_response_with_exc_info_reaches_the_server(
+    trace_capture: CapturedSpans, serve: Any, fetch: Any, wait_span: Any, exc_info_by: str
+) -> None:
+    url = serve("wsgi", WSGIMiddleware(_fails_then_answers_503(exc_info_by)))
+    assert fetch(url, "/") == (503, b"try later")
+    span = _server_span(trace_capture, wait_span)
+    assert span.attributes["http.response.status_code"] == 503
+    assert span.events == ()  # nothing escaped the application
+
+
+@pytest.mark.parametrize("exc_info_by", ["keyword", "position"])
+def test_start_response_forwards_exc_info_as_the_application_passed_it(
+    trace_capture: CapturedSpans, exc_info_by: str
+) -> None:
+    calls: List[Any] = []
+
+    def start_response(status: str, headers: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append((args, kwargs))
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "wsgi.url_scheme": "http"}
+    result = WSGIMiddleware(_fails_then_answers_503(exc_info_by))(environ, start_response)
+    list(result)
+    result.close()  # type: ignore[attr-defined]
+    [(args, kwargs)] = calls
+    given = kwargs.pop("exc_info") if exc_info_by == "keyword" else args[0]
+    assert (len(args), kwargs) == ((0, {}) if exc_info_by == "keyword" else (1, {}))
+    assert given[0] is ValueError and str(given[1]) == "handler failed"

@@ -1,0 +1,61 @@
+"""Our client interceptor ahead of others: an exception a later interceptor raises (a policy
+check, a request serializer) is what the caller gets and what the CLIENT span records.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import grpc
+import pytest
+
+from tracing_api import SpanKind, StatusCode
+from tracing_api.testing import capture
+
+
+class Refuse(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """A later interceptor that refuses every call before it goes out."""
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        raise PermissionError("refused by policy")
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        raise PermissionError("refused by policy")
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def _blocking(channel: grpc.Channel) -> Any:
+    return channel.unary_unary("/test.Echo/Unary", _identity, _identity)(b"ok", timeout=5)
+
+
+def _with_call(channel: grpc.Channel) -> Any:
+    return channel.unary_unary("/test.Echo/Unary", _identity, _identity).with_call(b"ok", timeout=5)
+
+
+def _future(channel: grpc.Channel) -> Any:
+    return channel.unary_unary("/test.Echo/Unary", _identity, _identity).future(
+        b"ok", timeout=5).result(5)  # positional: grpcio names it differently on failure
+
+
+def _stream(channel: grpc.Channel) -> Any:
+    return list(channel.unary_stream("/test.Echo/ServerStream", _identity, _identity)(b"x", timeout=5))
+
+
+@pytest.mark.parametrize("call", [_blocking, _with_call, _future, _stream],
+                         ids=["unary", "with_call", "future", "unary_stream"])
+def test_exception_from_a_later_interceptor_is_recorded_on_the_client_span(
+    target: str, echo: Any, call: Callable[[grpc.Channel], Any]
+) -> None:
+    with capture() as spans, echo.traced_channel(target, Refuse()) as channel, \
+            pytest.raises(PermissionError, match="refused by policy"):
+        call(channel)
+    [client] = list(spans)  # the call never left: no server span
+    assert client.kind == SpanKind.CLIENT
+    assert client.status.code == StatusCode.ERROR
+    assert client.status.description == "PermissionError: refused by policy"
+    assert [e.attributes["exception.type"] for e in client.events if e.name == "exception"] == [
+        "PermissionError"]
+    assert "rpc.grpc.status_code" not in client.attributes
