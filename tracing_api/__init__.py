@@ -31,7 +31,7 @@ from ._types import (
 )
 from ._version import __version__
 from .context import Context, current_context, current_span, use_context, use_span
-from .export import ExportResult, SpanData
+from .export import ExportResult, PartialSuccess, SpanData
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ __all__ = [
     "Limits",
     "Link",
     "NonRecordingSpan",
+    "PartialSuccess",
     "Propagator",
     "Span",
     "SpanContext",

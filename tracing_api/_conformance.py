@@ -39,7 +39,7 @@ from ._types import (
     StatusCode,
     TraceState,
 )
-from .export import ExportResult, InstrumentationScope, SpanData, SpanExporter
+from .export import ExportResult, InstrumentationScope, PartialSuccess, SpanData, SpanExporter
 
 _T0 = 1_700_000_000_000_000_000  # a fixed instant (ns), so encodings are reproducible
 _MS = 1_000_000
@@ -185,8 +185,19 @@ class _Checker:
         call = self.call(what, lambda: exporter.export(spans))
         if not call.finished or call.error is not None:
             return None
+        if isinstance(call.result, PartialSuccess):
+            exported = call.result.exported
+            if type(exported) is not int or not 0 <= exported <= len(spans):
+                self.problems.append(
+                    f"{what} returned {call.result!r}: not a count of the {len(spans)} spans given"
+                )
+            elif expected is not None:
+                self.problems.append(f"{what} returned {call.result!r}, expected {expected}")
+            return None
         if not isinstance(call.result, ExportResult):
-            self.problems.append(f"{what} returned {call.result!r}, not an ExportResult")
+            self.problems.append(
+                f"{what} returned {call.result!r}, not an ExportResult or a PartialSuccess"
+            )
             return None
         if expected is not None and call.result is not expected:
             self.problems.append(f"{what} returned {call.result}, expected {expected}")
@@ -218,7 +229,8 @@ def check_exporter(
     called in the awkward orders (flush before any export, shutdown twice, export and flush
     after shutdown, shutdown while other threads export). The rules: every call returns within
     ``timeout`` seconds and raises nothing; ``export`` returns an ``ExportResult`` (``SUCCESS``
-    while the backend works, when ``expect_success``; ``FAILURE`` after shutdown) and leaves
+    while the backend works, when ``expect_success``; ``FAILURE`` after shutdown) or, when
+    ``expect_success`` is false, a ``PartialSuccess`` counting at most the spans given, and leaves
     its input alone; ``force_flush`` returns a bool. With ``received`` (a callable returning the
     span ids, as ints or hex, that the backend has been sent so far), every span exported with
     ``SUCCESS`` must be among them.

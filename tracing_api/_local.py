@@ -7,6 +7,7 @@ are; the names here are the factories those entry points point at.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -45,6 +46,32 @@ def span_to_dict(span: SpanData) -> Dict[str, Any]:
         "dropped": {"attributes": span.dropped_attributes, "events": span.dropped_events,
                     "links": span.dropped_links},
     }
+
+
+def _json_lines(records: Sequence[Dict[str, Any]], ensure_ascii: bool) -> str:
+    """One strict JSON object per line: NaN and the infinities become the strings "NaN",
+    "Infinity" and "-Infinity" (bare, they are not JSON, and strict readers refuse the line)."""
+    lines = []
+    for record in records:
+        try:
+            line = json.dumps(record, ensure_ascii=ensure_ascii, allow_nan=False, default=str)
+        except ValueError:
+            line = json.dumps(_finite(record), ensure_ascii=ensure_ascii, default=str)
+        lines.append(line + "\n")
+    return "".join(lines)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite, at any depth, as JSON's usual string."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class _Closable:
@@ -103,16 +130,20 @@ class JsonLinesExporter(_Closable):
         """Append ``spans``, one line each."""
         if self._closed:
             return ExportResult.FAILURE
-        lines = "".join(
-            json.dumps(span_to_dict(s), ensure_ascii=False, default=str) + "\n" for s in spans
-        )
+        records = [span_to_dict(s) for s in spans]
         try:
             with self._lock:
                 if self._file is None:
                     self._file = (
                         sys.stdout if self.path == "-" else open(self.path, "a", encoding="utf-8")  # noqa: SIM115
                     )
-                self._file.write(lines)
+                try:
+                    self._file.write(_json_lines(records, ensure_ascii=False))
+                except UnicodeEncodeError:
+                    # A lone surrogate in a string, or a stream that is not UTF-8: JSON's own
+                    # \u escapes are ASCII, which every stream takes. (A text stream encodes a
+                    # write whole before writing any of it.)
+                    self._file.write(_json_lines(records, ensure_ascii=True))
                 self._file.flush()
         except OSError:
             return ExportResult.FAILURE

@@ -16,16 +16,22 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 from . import _log
-from .export import ExportResult, SpanData, SpanExporter
+from .export import ExportResult, PartialSuccess, SpanData, SpanExporter
 
 
-def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> bool:
+def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> int:
+    """How many spans of ``batch`` the exporter delivered."""
     try:
-        return exporter.export(batch) is ExportResult.SUCCESS
+        result = exporter.export(batch)
+        if result is ExportResult.SUCCESS:
+            return len(batch)
+        if isinstance(result, PartialSuccess):
+            return min(max(int(result.exported), 0), len(batch))
+        return 0
     except BaseException:  # even a gevent.Timeout must not kill the worker with a batch in hand
         _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped", exporter,
                   len(batch), exc_info=True)
-        return False
+        return 0
 
 
 def _bounded(timeout: float) -> float:
@@ -34,6 +40,27 @@ def _bounded(timeout: float) -> float:
         return min(max(float(timeout), 0.0), threading.TIMEOUT_MAX)
     except (TypeError, ValueError):
         return 0.0
+
+
+MIN_SCHEDULE_DELAY = 0.01
+"""The shortest wait between the batch worker's passes (seconds); a smaller delay is raised to it."""
+
+def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
+    """Shut ``exporter`` down on a thread of its own, waiting for it until ``deadline``
+    (``time.monotonic()``); whether it finished in time and without raising."""
+    failed: List[bool] = []
+
+    def stop() -> None:
+        try:
+            exporter.shutdown()
+        except Exception:
+            failed.append(True)
+            _log.warn("shutdown", "span exporter %r failed to shut down", exporter, exc_info=True)
+
+    stopper = threading.Thread(target=stop, name="tracing-api-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(max(0.0, deadline - time.monotonic()))
+    return not stopper.is_alive() and not failed
 
 
 _live_processors: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -61,20 +88,22 @@ class SimpleProcessor:
         self.exporter = exporter
         self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._lock = threading.Lock()
+        self._closing = threading.Lock()
         self._closed = False
         self._exported = self._dropped = self._failed = 0
         _watch_forks(self)
 
     def _reset_after_fork(self) -> None:
-        # The lock may have been held by an export in a thread that does not exist here.
+        # The locks may have been held by threads that do not exist here.
         self._lock = threading.Lock()
+        self._closing = threading.Lock()
 
     def on_end(self, span: SpanData) -> None:
         """Export ``span`` now."""
         with self._lock:
             if self._closed:
                 self._dropped += 1
-            elif _export(self.exporter, (span,)):
+            elif _export(self.exporter, (span,)) == 1:
                 self._exported += 1
             else:
                 self._dropped += 1
@@ -88,19 +117,16 @@ class SimpleProcessor:
             return False
 
     def shutdown(self, timeout: float = 30.0) -> bool:
-        """Stop taking spans and shut the exporter down."""
-        with self._lock:
+        """Stop taking spans and shut the exporter down, within ``timeout`` seconds even while
+        another thread's export is in flight (shutting the exporter down cuts its retries short).
+        """
+        with self._closing:  # not self._lock: an export holds that for as long as it retries
             if self._closed:
                 return True
             self._closed = True
         if not self.release_exporter:
             return True
-        try:
-            self.exporter.shutdown()
-        except Exception:
-            _log.warn("shutdown", "span exporter %r failed to shut down", self.exporter, exc_info=True)
-            return False
-        return True
+        return _stop_exporter(self.exporter, time.monotonic() + _bounded(timeout))
 
     def stats(self) -> Dict[str, int]:
         """Span counts."""
@@ -129,7 +155,8 @@ class BatchProcessor:
         self._make_exporter = make_exporter
         self._max_queue = max_queue_size
         self._batch_size = max_export_batch_size
-        self._delay = schedule_delay
+        # A worker waiting 0 s would spin; shorter than this, a delay only burns CPU.
+        self._delay = max(_bounded(schedule_delay), MIN_SCHEDULE_DELAY)
         self._init_state()
         self._ensure_worker()
         _watch_forks(self)
@@ -239,13 +266,11 @@ class BatchProcessor:
             self._taken += len(batch)
             self._exporting = True
             try:
-                ok = _export(self.exporter, batch)
+                delivered = _export(self.exporter, batch)
             finally:
                 self._exporting = False
-            if ok:
-                self._exported += len(batch)
-            else:
-                self._failed += len(batch)
+            self._exported += delivered
+            self._failed += len(batch) - delivered
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export what is queued now, waiting at most ``timeout`` seconds."""
@@ -288,16 +313,7 @@ class BatchProcessor:
         self._quiet_below = 0  # again: a span ending during the join may have raised it
         if not self.release_exporter:
             return finished
-        stopper = threading.Thread(target=self._shutdown_exporter, daemon=True)
-        stopper.start()
-        stopper.join(max(0.0, deadline - time.monotonic()))
-        return finished and not stopper.is_alive()
-
-    def _shutdown_exporter(self) -> None:
-        try:
-            self.exporter.shutdown()
-        except Exception:
-            _log.warn("shutdown", "span exporter %r failed to shut down", self.exporter, exc_info=True)
+        return _stop_exporter(self.exporter, deadline) and finished
 
     def stats(self) -> Dict[str, int]:
         """Span counts; exact whenever the processor is idle."""

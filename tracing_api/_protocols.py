@@ -6,17 +6,18 @@ does not import until something asks for these.
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Mapping, Protocol, Sequence, Union, runtime_checkable
 
-from .export import ExportResult, SpanData
+from .export import ExportResult, PartialSuccess, SpanData
 
 
 @runtime_checkable
 class SpanExporter(Protocol):
     """Sends finished spans somewhere. ``tracing_api.export`` says who calls what, and when."""
 
-    def export(self, spans: Sequence[SpanData]) -> ExportResult:
-        """Deliver ``spans``; bounded in time; never raises."""
+    def export(self, spans: Sequence[SpanData]) -> Union[ExportResult, PartialSuccess]:
+        """Deliver ``spans``; bounded in time; never raises. ``PartialSuccess(n)`` when only
+        ``n`` of them were delivered."""
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Deliver anything buffered within ``timeout`` seconds; True when all went out."""

@@ -320,7 +320,7 @@ class Span:
 
     def end(self, end_time: Optional[int] = None) -> None:
         """End the span and hand it to the pipeline. Later calls do nothing."""
-        now = time_ns() if end_time is None else end_time
+        now = time_ns() if end_time is None else _timestamp(end_time)
         # No call stands between the test and the assignment, so two threads ending the
         # same span cannot both pass it under the GIL: the first end wins.
         if self.end_time is not None:
@@ -354,12 +354,21 @@ class Span:
 
 
 def _timestamp(value: object) -> int:
-    """An event's explicit timestamp as ns since the epoch; now when it is not a number."""
+    """An explicit time (span start or end, event) as whole ns since the epoch; now when it is
+    not a number or outside what the wire formats carry (an unsigned 64-bit count).
+
+    A float (``time.time() * 1e9``, a common slip) is truncated: exporters write integers.
+    """
+    if type(value) is int and 0 <= value <= _MAX_TIME:
+        return value
     try:
         converted: int = int(value)  # type: ignore[call-overload]
     except Exception:
         return time_ns()
-    return converted
+    return converted if 0 <= converted <= _MAX_TIME else time_ns()
+
+
+_MAX_TIME = (1 << 64) - 1
 
 
 def record_error(span: Union[Span, NonRecordingSpan], exc: BaseException) -> None:

@@ -13,7 +13,7 @@ from time import time_ns
 from types import MethodType
 
 from ._attributes import as_text
-from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
+from ._span import INVALID_SPAN, NonRecordingSpan, Span, _timestamp, record_error
 from ._types import EMPTY_TRACE_STATE, INVALID_SPAN_CONTEXT, UNSET_STATUS, SpanContext, SpanKind
 from .context import _SPAN, CURRENT, _detach, parent_context
 from .export import InstrumentationScope
@@ -182,7 +182,7 @@ class Tracer:
                 recording._set_initial_attributes(attributes)
             if links:
                 recording._add_links(links)
-            recording.start_time = time_ns() if start_time is None else start_time
+            recording.start_time = time_ns() if start_time is None else _timestamp(start_time)
         else:
             # A sampled-out span is often a leaf whose context nobody reads: its ids are drawn
             # now, its SpanContext made when first read.

@@ -5,7 +5,8 @@ any object with ``export``, ``force_flush`` and ``shutdown``: ``SpanExporter`` i
 ``typing.Protocol``, so a third-party exporter qualifies without importing anything from here.
 The pipeline calls ``export`` from one thread at a time (the batch worker, or under the simple
 processor's lock); ``shutdown`` may come from any thread, once or more. ``export`` should not
-raise: it returns ``ExportResult.FAILURE`` instead (an exception is caught and counted anyway).
+raise: it returns ``ExportResult.FAILURE`` instead (an exception is caught and counted anyway),
+or ``PartialSuccess(n)`` when only ``n`` spans of the batch were delivered.
 """
 
 from __future__ import annotations
@@ -60,6 +61,27 @@ class ExportResult(enum.Enum):
     FAILURE = 1
 
 
+class PartialSuccess:
+    """What ``export`` returns when only ``exported`` spans of the batch were delivered (the
+    backend refused some, or some requests of the batch failed for good): the pipeline counts
+    that many as exported and the rest of the batch as failed. Out-of-range counts are clamped.
+    """
+
+    __slots__ = ("exported",)
+
+    def __init__(self, exported: int) -> None:
+        self.exported = exported
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is PartialSuccess and other.exported == self.exported
+
+    def __hash__(self) -> int:
+        return hash((PartialSuccess, self.exported))
+
+    def __repr__(self) -> str:
+        return f"PartialSuccess(exported={self.exported!r})"
+
+
 class InstrumentationScope(_ScopeFields):
     """The tracer (usually a module or library) that made a span."""
 
@@ -93,6 +115,7 @@ __all__ = [
     "ExportResult",
     "InstrumentationScope",
     "Link",
+    "PartialSuccess",
     "SpanData",
     "SpanExporter",
     "SpanProcessor",

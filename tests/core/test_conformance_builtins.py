@@ -11,7 +11,7 @@ import pytest
 
 import tracing_api as tracing
 from tracing_api import _plugins
-from tracing_api.export import ExportResult, SpanData
+from tracing_api.export import ExportResult, PartialSuccess, SpanData
 from tracing_api.testing import check_exporter, representative_spans
 
 
@@ -123,3 +123,44 @@ def test_representative_spans_cover_every_kind_and_status() -> None:
     assert any(s.context.debug for s in spans)
     assert any(s.links and s.events and s.dropped_attributes for s in spans) or (
         any(s.links for s in spans) and any(s.dropped_links for s in spans))
+
+
+class _Partial:
+    """Reports ``reply`` for every export while open."""
+
+    reply: Any = None
+    closed = False
+
+    def export(self, spans: Any) -> Any:
+        return ExportResult.FAILURE if self.closed else self.reply
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        self.closed = True
+
+
+def test_kit_accepts_a_partial_success_that_counts_the_spans_given() -> None:
+    class Half(_Partial):
+        def export(self, spans: Any) -> Any:
+            return ExportResult.FAILURE if self.closed else PartialSuccess(len(spans) // 2)
+
+    check_exporter(Half, expect_success=False, threads=1)
+
+
+@pytest.mark.parametrize("count", [-1, 10_000, "3"])
+def test_kit_reports_a_partial_success_that_is_not_a_count_of_the_batch(count: object) -> None:
+    class Odd(_Partial):
+        reply = PartialSuccess(count)  # type: ignore[arg-type]
+
+    with pytest.raises(AssertionError, match="not a count of the"):
+        check_exporter(Odd, expect_success=False, threads=1)
+
+
+def test_kit_reports_a_partial_success_where_every_span_should_have_gone() -> None:
+    class Some(_Partial):
+        reply = PartialSuccess(1)
+
+    with pytest.raises(AssertionError, match=r"returned PartialSuccess\(exported=1\), expected"):
+        check_exporter(Some, threads=1)

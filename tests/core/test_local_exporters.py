@@ -9,6 +9,7 @@ from typing import Any
 import tracing_api as tracing
 from tracing_api._local import ConsoleExporter, JsonLinesExporter, MemoryExporter
 from tracing_api.export import ExportResult
+from tracing_api.testing import capture
 
 tracer = tracing.get_tracer(__name__)
 
@@ -71,6 +72,50 @@ def test_jsonl_writes_one_object_per_span(tmp_path: Any) -> None:
     assert rows[1]["attributes"] == {"k": [1, 2]}
     assert rows[1]["events"][0]["attributes"] == {"x": "y"}
     assert len(rows[1]["trace_id"]) == 32 and len(rows[1]["span_id"]) == 16
+
+
+def _strict(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_jsonl_writes_strict_json_for_nan_and_infinities(tmp_path: Any) -> None:
+    path = tmp_path / "spans.jsonl"
+    tracing.configure(exporter=JsonLinesExporter(str(path)), processor="simple")
+    with tracer.span("ratio", attributes={"nan": float("nan")}) as span:
+        span.set_attribute("limits", [1.5, float("inf"), float("-inf")])
+        span.add_event("e", {"x": float("nan")})
+    row = json.loads(path.read_text(encoding="utf-8"), parse_constant=_strict)
+    assert row["attributes"] == {"nan": "NaN", "limits": [1.5, "Infinity", "-Infinity"]}
+    assert row["events"][0]["attributes"] == {"x": "NaN"}
+
+
+def test_jsonl_writes_a_lone_surrogate_as_a_json_escape_and_keeps_the_batch(tmp_path: Any) -> None:
+    path = tmp_path / "spans.jsonl"
+    exporter = JsonLinesExporter(str(path))
+    tracing.configure(exporter=exporter, processor="simple")
+    with tracer.span("bad", attributes={"user.input": "abc\ud800", "city": "Zürich"}):
+        pass
+    with tracer.span("good"):
+        pass
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [r["name"] for r in rows] == ["bad", "good"]
+    assert rows[0]["attributes"] == {"user.input": "abc\ud800", "city": "Zürich"}
+    assert tracing.stats()["failed"] == 0
+
+
+def test_jsonl_to_a_stream_that_is_not_utf8_writes_ascii_escapes() -> None:
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    exporter = JsonLinesExporter("-")
+    exporter._file = stream  # what "-" opens, with an ASCII locale
+    assert exporter.export([_one_span("Zürich")]) is ExportResult.SUCCESS
+    stream.seek(0)
+    assert json.loads(stream.read())["name"] == "Zürich"
+
+
+def _one_span(name: str) -> Any:
+    with capture() as captured, tracer.span(name):
+        pass
+    return captured.spans[0]
 
 
 def test_jsonl_reports_failure_for_an_unwritable_path(tmp_path: Any) -> None:

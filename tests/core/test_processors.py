@@ -10,7 +10,7 @@ from typing import List, Sequence
 import pytest
 
 import tracing_api as tracing
-from tracing_api.export import ExportResult, SpanData
+from tracing_api.export import ExportResult, PartialSuccess, SpanData
 
 tracer = tracing.get_tracer(__name__)
 
@@ -308,3 +308,75 @@ def test_simple_processor_forked_mid_export_works_in_the_child() -> None:
     finally:
         release.set()
         ender.join(10)
+
+
+def test_a_zero_schedule_delay_does_not_make_the_idle_worker_spin() -> None:
+    tracing.configure(exporter=Recorder(), schedule_delay=0)
+    cpu = time.process_time()
+    time.sleep(1.0)  # nothing is traced: a spinning worker would use the whole second
+    assert time.process_time() - cpu < 0.5
+    with tracer.span("soon"):
+        pass
+    assert tracing.force_flush(10.0)
+    assert tracing.stats()["exported"] == 1
+
+
+class RetriesUntilShutDown(Recorder):
+    """An exporter whose export retries until it is shut down, as the HTTP exporters do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exporting = threading.Event()
+        self.stopped = threading.Event()
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        self.exporting.set()
+        self.stopped.wait(30)
+        return ExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.stopped.set()
+
+
+def test_simple_processor_shutdown_is_bounded_while_another_thread_exports() -> None:
+    exporter = RetriesUntilShutDown()
+    tracing.configure(exporter=exporter, processor="simple")
+    ending = threading.Thread(target=lambda: tracer.start_span("stuck").end(), daemon=True)
+    ending.start()
+    assert exporter.exporting.wait(10)
+    started = time.monotonic()
+    assert tracing.shutdown(timeout=5.0)
+    assert time.monotonic() - started < 20  # not the export's 30 s: shutdown cut it short
+    ending.join(10)
+    assert not ending.is_alive() and exporter.stopped.is_set()
+    assert tracing.stats()["failed"] == 1
+
+
+class DeliversSome(Recorder):
+    """An exporter whose backend takes only some spans of each batch."""
+
+    def __init__(self, reply: object) -> None:
+        super().__init__()
+        self.reply = reply
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        return self.reply  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(("reply", "exported"), [
+    (PartialSuccess(3), 3), (PartialSuccess(0), 0), (PartialSuccess(-2), 0),
+    (PartialSuccess(99), 5), (PartialSuccess("x"), 0),  # type: ignore[arg-type]
+])
+@pytest.mark.parametrize("processor", ["batch", "simple"])
+def test_a_partial_success_counts_what_was_delivered_and_fails_the_rest(
+    reply: PartialSuccess, exported: int, processor: str,
+) -> None:
+    tracing.configure(exporter=DeliversSome(reply), processor=processor)
+    if processor == "simple":
+        exported = min(exported, 1) * 5  # one span per export: each counts alone
+    for i in range(5):
+        tracer.start_span(f"s{i}").end()
+    assert tracing.force_flush(10.0)
+    stats = tracing.stats()
+    assert (stats["ended"], stats["exported"], stats["failed"]) == (5, exported, 5 - exported)
+    assert stats["dropped"] == 5 - exported

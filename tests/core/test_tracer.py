@@ -460,6 +460,32 @@ def test_start_span_with_an_explicit_start_time_keeps_it(trace_capture: Captured
     assert (data.start_time, data.end_time) == (1_000, 2_000)
 
 
+def test_a_float_start_and_end_time_are_recorded_as_whole_nanoseconds(
+    trace_capture: CapturedSpans,
+) -> None:
+    with tracer.span("backfilled", start_time=1_700_000_000_123_456_789.0):
+        pass
+    tracer.start_span("manual", start_time=1_500.9).end(2_500.2)  # type: ignore[arg-type]
+    backfilled, manual = trace_capture.spans
+    assert type(backfilled.start_time) is int and type(backfilled.end_time) is int
+    assert backfilled.start_time == int(1_700_000_000_123_456_789.0)
+    assert (manual.start_time, manual.end_time) == (1_500, 2_500)
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 64, "yesterday", float("nan"), float("inf"), None])
+def test_a_start_or_end_time_no_wire_format_can_carry_is_taken_as_now(
+    trace_capture: CapturedSpans, bad: object,
+) -> None:
+    import time
+
+    before = time.time_ns()
+    tracer.start_span("odd start", start_time=bad).end()  # type: ignore[arg-type]
+    tracer.start_span("odd end").end(bad)  # type: ignore[arg-type]
+    after = time.time_ns()
+    for data in trace_capture.spans:
+        assert before <= data.start_time <= data.end_time <= after
+
+
 def test_a_sampled_out_span_shows_the_same_context_every_time_and_to_every_thread() -> None:
     tracing.configure(exporter="memory", processor="simple", sampler="always_off")
     seen: List[tracing.SpanContext] = []

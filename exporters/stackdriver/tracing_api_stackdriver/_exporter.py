@@ -13,10 +13,10 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from tracing_api.delivery import Outcome, RetryPolicy, Sender, grpc_outcome
-from tracing_api.export import ExportResult, SpanData
+from tracing_api.export import ExportResult, PartialSuccess, SpanData
 
 from . import _batching, _mapping
 
@@ -150,8 +150,9 @@ class CloudTraceExporter:
             rejected += 1
         return messages, sizes, rejected
 
-    def export(self, spans: Sequence[SpanData]) -> ExportResult:
-        """Send ``spans``; SUCCESS when every one reached Cloud Trace. Never raises."""
+    def export(self, spans: Sequence[SpanData]) -> Union[ExportResult, PartialSuccess]:
+        """Send ``spans``: SUCCESS when every one reached Cloud Trace, ``PartialSuccess(n)`` when
+        only n did. Never raises."""
         if self._stop.is_set():
             return ExportResult.FAILURE
         if not spans:
@@ -170,7 +171,10 @@ class CloudTraceExporter:
             _log.warning("Cloud Trace export failed: %s: %s", type(exc).__name__, exc)
             exported, rejected, failed = 0, 0, len(spans)
         self._count(exported, rejected, failed)
-        return ExportResult.SUCCESS if exported == len(spans) else ExportResult.FAILURE
+        if exported == len(spans):
+            return ExportResult.SUCCESS
+        # Some went through: the pipeline counts exactly those as exported.
+        return PartialSuccess(exported) if exported else ExportResult.FAILURE
 
     def _send(self, messages: List[Any], end: float) -> Tuple[int, int, int]:
         """Deliver ``messages``, halving a request refused as invalid; returns how many spans

@@ -12,7 +12,7 @@ from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from tracing_api import ExportResult
 from tracing_api.delivery import RetryPolicy
-from tracing_api.export import SpanData
+from tracing_api.export import PartialSuccess, SpanData
 from tracing_api.testing import check_exporter
 
 WATCHDOG = 20.0  # seconds a call may take before the test calls it hung
@@ -40,7 +40,7 @@ def test_bad_spans_are_isolated_and_the_rest_delivered(
     cloud_trace.answer = _poisoned
     spans = [make_span(i + 1, attributes={"poison": 1} if i in (2, 5) else {}) for i in range(8)]
     exporter = make_exporter()
-    assert exporter.export(spans) is ExportResult.FAILURE
+    assert exporter.export(spans) == PartialSuccess(6)  # the pipeline counts the six as exported
     got = cloud_trace.span_ids()
     assert sorted(got) == [format(i + 1, "016x") for i in range(8) if i not in (2, 5)]
     assert len(got) == len(set(got))  # no span delivered twice
@@ -183,3 +183,20 @@ def test_exporter_passes_the_conformance_kit(
     make_exporter: Callable[..., Any], cloud_trace: Any,
 ) -> None:
     check_exporter(make_exporter, received=cloud_trace.span_ids)
+
+
+def test_stats_count_exactly_the_spans_cloud_trace_stored_when_some_are_refused(
+    make_exporter: Callable[..., Any], cloud_trace: Any,
+) -> None:
+    import tracing_api as tracing
+
+    cloud_trace.answer = _poisoned
+    tracing.configure(exporter=make_exporter())  # the default batch processor
+    tracer = tracing.get_tracer("tests")
+    for i in range(10):
+        with tracer.span(f"span-{i}", attributes={"poison": 1} if i == 4 else None):
+            pass
+    assert tracing.force_flush(20.0)
+    stats = tracing.stats()
+    assert len(cloud_trace.span_ids()) == 9
+    assert (stats["exported"], stats["failed"], stats["dropped"]) == (9, 1, 1)
