@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import os
 import random
 import threading
 import time
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+
+from ._types import ConfigurationError
 
 _log = logging.getLogger("tracing_api.delivery")
 
@@ -27,8 +30,9 @@ class RetryPolicy(NamedTuple):
 
     The n-th wait is ``min(initial_backoff * multiplier ** n, max_backoff)``, of which the
     ``jitter`` fraction is random (1.0, the default, is "full jitter": anywhere from zero to the
-    whole backoff). No attempt starts after ``deadline`` seconds from the first, and no wait is
-    begun that would end after it. ``max_attempts`` of 0 means as many as the deadline allows.
+    whole backoff). A server's ``Retry-After`` lengthens a wait, never shortens it. No attempt
+    starts after ``deadline`` seconds from the first, and no wait is begun that would end after
+    it. ``max_attempts`` of 0 means as many as the deadline allows.
     """
 
     initial_backoff: float = 0.5
@@ -44,6 +48,9 @@ DEFAULT_RETRY = RetryPolicy()
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 """One attempt and no retries."""
+
+_MAX_EXPONENT = 64
+_MAX_WAIT = min(threading.TIMEOUT_MAX, 365 * 24 * 3600.0)  # threading waits refuse more
 
 
 class Outcome(NamedTuple):
@@ -152,6 +159,30 @@ def timeout_setting(value: Optional[float], option: str, env_names: Sequence[str
     return number
 
 
+def retry_setting(retry: object, source: str) -> RetryPolicy:
+    """``retry`` if it is a usable ``RetryPolicy`` (None means ``DEFAULT_RETRY``); otherwise a
+    ``ConfigurationError`` naming ``source``. Times and the multiplier must be finite numbers
+    of at least zero, ``max_attempts`` a whole number of at least zero.
+    """
+    if retry is None:
+        return DEFAULT_RETRY
+    if not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(
+            f"{source}: expected a tracing_api.delivery.RetryPolicy (for example "
+            f"RetryPolicy(deadline=2.0)) or None, got {retry!r}")
+    for field in ("initial_backoff", "max_backoff", "multiplier", "jitter", "deadline"):
+        value = getattr(retry, field)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0):
+            raise ConfigurationError(
+                f"{source}: {field}: expected a finite number >= 0, got {value!r}")
+    attempts = retry.max_attempts
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise ConfigurationError(
+            f"{source}: max_attempts: expected a whole number >= 0, got {attempts!r}")
+    return retry
+
+
 class Sender:
     """Runs one attempt again and again, by a retry policy, until it succeeds, fails for good,
     runs out of time, or ``close()`` is called.
@@ -189,41 +220,57 @@ class Sender:
     def backoff(self, retry: int) -> float:
         """The wait before retry number ``retry`` (0 for the first), jitter applied."""
         policy = self.policy
-        base = min(policy.initial_backoff * policy.multiplier ** retry, policy.max_backoff)
+        # multiplier ** retry overflows a float after ~1,000 retries of a long deadline; past
+        # _MAX_EXPONENT doublings every sane policy sits at max_backoff anyway.
+        try:
+            base = policy.initial_backoff * policy.multiplier ** min(retry, _MAX_EXPONENT)
+        except OverflowError:
+            base = policy.max_backoff
+        base = min(base, policy.max_backoff)
+        if not base > 0:  # zero, negative or NaN
+            return 0.0
         jitter = min(max(policy.jitter, 0.0), 1.0)
-        return base * (1.0 - jitter * self._random())
+        return min(base * (1.0 - jitter * self._random()), _MAX_WAIT)
 
     def run(self, attempt: Callable[[float], Outcome]) -> Outcome:
         """Call ``attempt(remaining_seconds)`` until it succeeds or may not be retried; return
-        the last outcome. Never raises: an exception from ``attempt`` is a permanent failure.
+        the last outcome. Never raises: an exception from ``attempt`` is a permanent failure,
+        and so is one from a policy, clock or sleep that cannot be used.
         """
+        try:
+            outcome = self._run(attempt)
+        except Exception as exc:  # a policy of the wrong types, a clock that raises, ...
+            outcome = Outcome.permanent(f"retry loop failed: {type(exc).__name__}: {exc}")
+        with self._lock:
+            self._counts["succeeded" if outcome.ok else "failed"] += 1
+        return outcome
+
+    def _run(self, attempt: Callable[[float], Outcome]) -> Outcome:
         policy = self.policy
         end = self._clock() + policy.deadline
         retry = 0
         while True:
             remaining = end - self._clock()
             if self._stop.is_set():
-                outcome = Outcome.permanent("closed")
-            else:
-                outcome = self._attempt(attempt, max(remaining, 0.001))
+                return Outcome.permanent("closed")
+            outcome = self._attempt(attempt, max(remaining, 0.001))
             if outcome.ok or not outcome.retryable or self._stop.is_set():
-                break
+                return outcome
             if policy.max_attempts and retry + 1 >= policy.max_attempts:
-                break
+                return outcome
             wait = self.backoff(retry)
             if outcome.retry_after is not None:
-                wait = outcome.retry_after  # the server knows when it will be ready
-            if self._clock() + wait >= end:
-                break  # the deadline comes first: give up now rather than wait for nothing
+                # The server's wait is a floor, not a replacement: "Retry-After: 0" or a date
+                # already past must not turn the backoff into a loop of back-to-back requests.
+                wait = min(max(wait, outcome.retry_after), _MAX_WAIT)
+            if not self._clock() + wait < end:
+                return outcome  # the deadline comes first: give up now rather than wait for nothing
             self._sleep(wait)
             if self._stop.is_set():
-                break  # closed while waiting: report the failure that made us wait
+                return outcome  # closed while waiting: report the failure that made us wait
             retry += 1
             with self._lock:
                 self._counts["retries"] += 1
-        with self._lock:
-            self._counts["succeeded" if outcome.ok else "failed"] += 1
-        return outcome
 
     def _attempt(self, attempt: Callable[[float], Outcome], remaining: float) -> Outcome:
         with self._lock:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
 from urllib.parse import unquote
 
-from tracing_api import delivery
+from tracing_api import ConfigurationError, delivery
 from tracing_api.export import SpanData
 
 from ._json import encode_json
@@ -17,18 +17,30 @@ DEFAULT_ENDPOINT = "http://localhost:4318"
 PROTOCOLS = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
 """The protocols this exporter speaks, and their content types."""
 
-
-def _env(name: str) -> Optional[str]:
-    """TRACING_OTLP_{name} (traces first), then OTEL_EXPORTER_OTLP_{name} likewise."""
-    found = delivery.env(f"TRACING_OTLP_TRACES_{name}", f"OTEL_EXPORTER_OTLP_TRACES_{name}",
-                         f"TRACING_OTLP_{name}", f"OTEL_EXPORTER_OTLP_{name}")
-    return found[1] if found else None
+_PREFIX = "exporter 'otlp': "
 
 
-def parse_headers(text: str) -> Dict[str, str]:
+def _env(name: str) -> Optional[Tuple[str, str]]:
+    """TRACING_OTLP_{name} (traces first), then OTEL_EXPORTER_OTLP_{name} likewise, as
+    ``(variable, value)`` so that an error can name the variable.
+    """
+    return delivery.env(f"TRACING_OTLP_TRACES_{name}", f"OTEL_EXPORTER_OTLP_TRACES_{name}",
+                        f"TRACING_OTLP_{name}", f"OTEL_EXPORTER_OTLP_{name}")
+
+
+def _setting(value: Any, option: str, env_name: str, default: str) -> Tuple[Any, str]:
+    """The value of ``option`` and where it came from: the argument, a variable, the default."""
+    if value is not None:
+        return value, option
+    found = _env(env_name)
+    return (found[1], f"{option} ({found[0]})") if found else (default, option)
+
+
+def parse_headers(text: str, source: str = "OTLP headers") -> Dict[str, str]:
     """``key1=value1,key2=value2`` (values percent-decoded), as in ``OTEL_EXPORTER_OTLP_HEADERS``.
 
-    A member without ``=`` or with an empty key raises ``ValueError``.
+    A member without ``=``, a name that is not an HTTP token, or a value holding CR, LF or NUL
+    once decoded raises ``ConfigurationError`` (a ``ValueError``) naming ``source``.
     """
     headers: Dict[str, str] = {}
     for member in text.split(","):
@@ -36,23 +48,29 @@ def parse_headers(text: str) -> Dict[str, str]:
             continue
         key, sep, value = member.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"OTLP headers: expected key=value pairs, got {member!r}")
+            raise ConfigurationError(
+                f"{source}: expected key=value pairs separated by commas, got {member!r}")
         headers[unquote(key.strip())] = unquote(value.strip())
-    return headers
+    return delivery.headers_setting(headers, source)
 
 
 def traces_url(endpoint: Optional[str]) -> str:
     """The URL to POST to: ``endpoint`` + ``/v1/traces``; from the environment, a
     ``*_TRACES_ENDPOINT`` is used as it is and a general ``*_ENDPOINT`` gets ``/v1/traces``.
+    A value that is not an http:// or https:// URL with a host raises ``ConfigurationError``
+    naming the option or variable it came from.
     """
+    source = "endpoint"
     if endpoint is None:
         found = delivery.env("TRACING_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         if found is not None:
-            return found[1]
+            return delivery.url_setting(found[1], f"{_PREFIX}endpoint ({found[0]})")
         general = delivery.env("TRACING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-        endpoint = general[1] if general else DEFAULT_ENDPOINT
-    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-        raise ValueError(f"endpoint: expected an http:// or https:// URL, got {endpoint!r}")
+        if general is not None:
+            source, endpoint = f"endpoint ({general[0]})", general[1]
+        else:
+            endpoint = DEFAULT_ENDPOINT
+    delivery.url_setting(endpoint, _PREFIX + source)
     if endpoint.rstrip("/").endswith("/v1/traces"):
         return endpoint
     return endpoint.rstrip("/") + "/v1/traces"
@@ -67,31 +85,48 @@ class OtlpExporter(delivery.HttpExporter):
     ``"http/json"``), ``headers`` (a mapping; ``key=value,...`` in the environment),
     ``timeout`` (seconds; milliseconds in the environment; default 10 s) and ``compression``
     (``"gzip"`` or ``"none"``). ``retry`` is a ``tracing_api.delivery.RetryPolicy``.
+
+    Every setting is checked here: a bad one raises ``ConfigurationError`` naming the option,
+    or the environment variable it came from.
     """
 
     def __init__(
         self, endpoint: Optional[str] = None, *, protocol: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None,
-        compression: Optional[str] = None, retry: delivery.RetryPolicy = delivery.DEFAULT_RETRY,
+        compression: Optional[str] = None, retry: Optional[delivery.RetryPolicy] = None,
     ) -> None:
-        protocol = protocol or _env("PROTOCOL") or "http/protobuf"
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol: expected one of {sorted(PROTOCOLS)}, got {protocol!r}"
-                             + (" (gRPC is not supported; use OTLP/HTTP)" if "grpc" in protocol
-                                else ""))
-        compression = (compression or _env("COMPRESSION") or "none").lower()
-        if compression not in ("gzip", "none"):
-            raise ValueError(f"compression: expected 'gzip' or 'none', got {compression!r}")
+        protocol, source = _setting(protocol, "protocol", "PROTOCOL", "http/protobuf")
+        if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+            hint = (" (gRPC is not supported; use OTLP/HTTP)"
+                    if isinstance(protocol, str) and "grpc" in protocol.lower() else "")
+            raise ConfigurationError(f"{_PREFIX}{source}: expected one of {sorted(PROTOCOLS)}, "
+                                     f"got {protocol!r}{hint}")
+        compression, source = _setting(compression, "compression", "COMPRESSION", "none")
+        if not isinstance(compression, str) or compression.lower() not in ("gzip", "none"):
+            raise ConfigurationError(
+                f"{_PREFIX}{source}: expected 'gzip' or 'none', got {compression!r}")
         if headers is None:
-            headers = parse_headers(_env("HEADERS") or "")
+            found = _env("HEADERS")
+            headers = parse_headers(found[1], f"{_PREFIX}OTLP headers ({found[0]})") if found else {}
+        elif isinstance(cast(object, headers), str):  # a common mistake, with its own hint
+            raise ConfigurationError(
+                f"{_PREFIX}headers: expected a mapping such as {{'api-key': '...'}}; the "
+                "'key=value,...' form is for OTEL_EXPORTER_OTLP_HEADERS")
+        else:
+            headers = delivery.headers_setting(headers, _PREFIX + "headers")
+        retry = delivery.retry_setting(retry, _PREFIX + "retry")
+        timeout_env = ("TRACING_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                       "TRACING_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+        try:
+            seconds = delivery.timeout_setting(timeout, "timeout", timeout_env, 10.0)
+        except ValueError as exc:
+            raise ConfigurationError(f"{_PREFIX}{exc}") from None
+        url = traces_url(endpoint)
         self.protocol = protocol
         self.content_type = PROTOCOLS[protocol]
         self._encode = encode_json if protocol == "http/json" else encode_protobuf
-        timeout_env = ("TRACING_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                       "TRACING_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-        super().__init__(
-            traces_url(endpoint), headers=headers, gzip=compression == "gzip", retry=retry,
-            timeout=delivery.timeout_setting(timeout, "timeout", timeout_env, 10.0))
+        super().__init__(url, headers=headers, gzip=compression.lower() == "gzip", retry=retry,
+                         timeout=seconds)
 
     def encode(self, spans: Sequence[SpanData]) -> bytes:
         """``spans`` as an ``ExportTraceServiceRequest`` in the chosen protocol."""

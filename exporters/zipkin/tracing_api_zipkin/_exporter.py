@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-from tracing_api import delivery
+from tracing_api import ConfigurationError, delivery
 from tracing_api.export import SpanData
 
 from ._encode import encode_spans
@@ -15,6 +15,7 @@ DEFAULT_ENDPOINT = "http://localhost:9411/api/v2/spans"
 _ENDPOINT_ENV = ("TRACING_ZIPKIN_ENDPOINT", "OTEL_EXPORTER_ZIPKIN_ENDPOINT")
 _TIMEOUT_ENV = ("TRACING_ZIPKIN_TIMEOUT", "OTEL_EXPORTER_ZIPKIN_TIMEOUT")
 _COMPRESSION_ENV = ("TRACING_ZIPKIN_COMPRESSION",)
+_PREFIX = "exporter 'zipkin': "
 
 
 class ZipkinExporter(delivery.HttpExporter):
@@ -24,8 +25,10 @@ class ZipkinExporter(delivery.HttpExporter):
     ``OTEL_EXPORTER_ZIPKIN_ENDPOINT``, then ``http://localhost:9411/api/v2/spans``).
     ``timeout`` bounds each request in seconds (default: ``TRACING_ZIPKIN_TIMEOUT`` or
     ``OTEL_EXPORTER_ZIPKIN_TIMEOUT`` in milliseconds, else 10 s). ``compression="gzip"``
-    (or ``TRACING_ZIPKIN_COMPRESSION=gzip``) compresses each body. ``service_name`` overrides
-    the resource's ``service.name``. ``retry`` is a ``tracing_api.delivery.RetryPolicy``.
+    (or ``TRACING_ZIPKIN_COMPRESSION=gzip``) compresses each body. ``headers`` is a mapping of
+    extra request headers. ``service_name`` overrides the resource's ``service.name``.
+    ``retry`` is a ``tracing_api.delivery.RetryPolicy``. A bad setting raises
+    ``ConfigurationError`` naming the option, or the environment variable it came from.
     """
 
     content_type = "application/json"
@@ -33,21 +36,30 @@ class ZipkinExporter(delivery.HttpExporter):
     def __init__(
         self, endpoint: Optional[str] = None, *, timeout: Optional[float] = None,
         compression: Optional[str] = None, headers: Optional[Mapping[str, str]] = None,
-        service_name: Optional[str] = None, retry: delivery.RetryPolicy = delivery.DEFAULT_RETRY,
+        service_name: Optional[str] = None, retry: Optional[delivery.RetryPolicy] = None,
     ) -> None:
+        source = "endpoint"
         if endpoint is None:
             found = delivery.env(*_ENDPOINT_ENV)
-            endpoint = found[1] if found else DEFAULT_ENDPOINT
-        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint: expected an http:// or https:// URL, got {endpoint!r}")
+            source, endpoint = (f"endpoint ({found[0]})", found[1]) if found else (
+                source, DEFAULT_ENDPOINT)
+        endpoint = delivery.url_setting(endpoint, _PREFIX + source)
+        source = "compression"
         if compression is None:
             found = delivery.env(*_COMPRESSION_ENV)
-            compression = found[1].lower() if found else "none"
-        if compression not in ("gzip", "none"):
-            raise ValueError(f"compression: expected 'gzip' or 'none', got {compression!r}")
-        super().__init__(
-            endpoint, timeout=delivery.timeout_setting(timeout, "timeout", _TIMEOUT_ENV, 10.0),
-            headers=headers, gzip=compression == "gzip", retry=retry)
+            source, compression = (f"compression ({found[0]})", found[1]) if found else (
+                source, "none")
+        if not isinstance(compression, str) or compression.lower() not in ("gzip", "none"):
+            raise ConfigurationError(
+                f"{_PREFIX}{source}: expected 'gzip' or 'none', got {compression!r}")
+        extra = delivery.headers_setting(headers, _PREFIX + "headers")
+        policy = delivery.retry_setting(retry, _PREFIX + "retry")
+        try:
+            seconds = delivery.timeout_setting(timeout, "timeout", _TIMEOUT_ENV, 10.0)
+        except ValueError as exc:
+            raise ConfigurationError(f"{_PREFIX}{exc}") from None
+        super().__init__(endpoint, timeout=seconds, headers=extra,
+                         gzip=compression.lower() == "gzip", retry=policy)
         self.service_name = service_name
 
     def encode(self, spans: Sequence[SpanData]) -> bytes:
