@@ -58,14 +58,20 @@ def _clean_other(value: object, max_length: Optional[int]) -> Any:
             base = next((t for t in (bool, str, int, float) if issubclass(first, t)), None)
             if base is None or not all(type(i) is first or type(i) is base for i in items):
                 return INVALID_VALUE
-            cleaned = tuple(clean_value(base(i), max_length) for i in items)
+            cleaned = tuple(clean_value(_plain(base, i), max_length) for i in items)
             return INVALID_VALUE if INVALID_VALUE in cleaned else cleaned
         for base in (bool, str, int, float):  # subclasses such as IntEnum or str enums
             if isinstance(value, base):
-                return clean_value(base(value), max_length)
+                return clean_value(_plain(base, value), max_length)
     except Exception:  # a hostile __iter__ or __index__: the value is dropped, not raised
         pass
     return INVALID_VALUE
+
+
+def _plain(base: type, value: Any) -> Any:
+    """``value``, an instance of a subclass of ``base``, as a plain ``base``: a str enum's own
+    text (``str()`` of a ``(str, Enum)`` member is ``"Class.NAME"``), an IntEnum's number."""
+    return str.__str__(value) if base is str else base(value)
 
 
 def clean_attributes(
@@ -74,7 +80,7 @@ def clean_attributes(
     """A cleaned copy of ``attributes`` and the number of entries dropped."""
     cleaned: Dict[str, AttributeValue] = {}
     dropped = 0
-    if not attributes:
+    if attributes is None:  # not its truth value: a pandas row's raises
         return cleaned, 0
     try:
         items = list(attributes.items())
@@ -82,6 +88,8 @@ def clean_attributes(
         return cleaned, 1
     for key, value in items:
         value = clean_value(value, max_length)
+        if type(key) is not str and isinstance(key, str):  # a str enum as the name: its text
+            key = str.__str__(key)
         if value is INVALID_VALUE or type(key) is not str or not key:
             dropped += 1
         elif len(cleaned) < limit or key in cleaned:

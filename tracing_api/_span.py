@@ -160,9 +160,10 @@ class Span:
 
     def _set_initial_attributes(self, attributes: Mapping[str, object]) -> None:
         limits = self._pipeline.limits
-        self._attributes, self._dropped_attributes = clean_attributes(
+        cleaned, self._dropped_attributes = clean_attributes(
             attributes, limits.attributes, limits.value_length
         )
+        self._attributes = cleaned or None  # created when first used
 
     def _add_links(self, links: Sequence[Any]) -> None:
         try:
@@ -211,6 +212,8 @@ class Span:
             len(attributes) < self._pipeline.max_attributes or key in attributes
         ):
             attributes[key] = value
+        elif type(key) is not str and isinstance(key, str):  # a str enum as the name: its text
+            self.set_attribute(str.__str__(key), value)
         else:
             self._dropped_attributes += 1
 
@@ -233,11 +236,14 @@ class Span:
             return
         events = self._events
         if events is None:
+            if self._pipeline.limits.events <= 0:
+                self._dropped_events += 1
+                return
             events = self._events = []
         elif len(events) >= self._pipeline.limits.events:
             self._dropped_events += 1
             return
-        if attributes:
+        if attributes is not None:  # not its truth value: a pandas row's raises
             limits = self._pipeline.limits
             cleaned: Mapping[str, Any]
             cleaned, dropped = clean_attributes(
@@ -248,7 +254,7 @@ class Span:
         events.append(_tuple_new(Event, (
             name if type(name) is str else as_text(name, "event"),
             time_ns() if timestamp is None else _timestamp(timestamp),
-            cleaned,
+            cleaned or EMPTY_ATTRIBUTES,
             dropped,
         )))
 
@@ -261,6 +267,9 @@ class Span:
         limits = self._pipeline.limits
         links = self._links
         if links is None:
+            if limits.links <= 0:
+                self._dropped_links += 1
+                return
             links = self._links = []
         elif len(links) >= limits.links:
             self._dropped_links += 1
@@ -306,7 +315,7 @@ class Span:
             ),
             "exception.escaped": escaped,
         }
-        if attributes:
+        if attributes is not None:
             try:
                 event.update(attributes)
             except Exception:  # not a mapping: the extra attributes are dropped

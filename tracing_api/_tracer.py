@@ -178,9 +178,10 @@ class Tracer:
             recording._attributes = recording._events = recording._links = None
             recording._dropped_attributes = recording._dropped_events = 0
             recording._dropped_links = 0
-            if attributes:
+            # "is not None", not truth values: a pandas row's raises, and nothing here may.
+            if attributes is not None:
                 recording._set_initial_attributes(attributes)
-            if links:
+            if links is not None:
                 recording._add_links(links)
             recording.start_time = time_ns() if start_time is None else _timestamp(start_time)
         else:
@@ -405,7 +406,8 @@ def _exit_again(
     outer: Union[_ScopedSpan, _ScopedNonRecordingSpan], exc_type: Optional[type[BaseException]],
     exc: Optional[BaseException], tb: Optional[TracebackType],
 ) -> None:
-    """Leave the latest entry of ``outer`` made by ``_enter_again`` (nothing if none)."""
+    """Leave the entry of ``outer`` that this context made (the first one or one made by
+    ``_enter_again``); nothing if none is open."""
     entries = outer._token
     if entries is _UNSCOPED:  # from start_span: what Span.__exit__ does
         if isinstance(outer, Span):
@@ -413,10 +415,30 @@ def _exit_again(
                 record_error(outer, exc)
             outer.end()
         return
-    if type(entries) is list and len(entries) > 1:
-        entries.pop().__exit__(exc_type, exc, tb)
+    if type(entries) is not list:
+        return
+    # entries: [the first entry's token (or _EXITED), the inner scopes of the later entries].
+    # Entries may overlap from several tasks or threads: each context leaves its own, found
+    # as the inner scope current here (a well-nested block leaves its span current).
+    current = _SPAN.get()
+    for index in range(len(entries) - 1, 0, -1):
+        if entries[index] is current:
+            inner = entries.pop(index)
+            break
+    else:
+        first = entries[0]
+        if type(first) is _Token:  # the first entry leaves: what __exit__ does for it
+            outer._token = first
+            outer.__exit__(exc_type, exc, tb)
+            entries[0] = _EXITED
+            outer._token = entries if len(entries) > 1 else _EXITED
+            return
         if len(entries) == 1:
-            outer._token = entries[0]
+            return
+        inner = entries.pop()  # left from nowhere we know: the latest entry
+    if len(entries) == 1:
+        outer._token = entries[0]
+    inner.__exit__(exc_type, exc, tb)
 
 
 SpanScope = _Decorates

@@ -24,7 +24,18 @@ _new_object = object.__new__
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
-    from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, TypeVar
+    from typing import (
+        Any,
+        Callable,
+        Iterable,
+        Iterator,
+        List,
+        Mapping,
+        NamedTuple,
+        Optional,
+        Tuple,
+        TypeVar,
+    )
 
     from ._span import AnySpan
 
@@ -162,6 +173,21 @@ def get_baggage(key: str) -> Optional[str]:
     return _BAGGAGE.get()[0].get(key)
 
 
+def _own(var: ContextVar[Any], tokens: List[Token[Any]]) -> Optional[Token[Any]]:
+    """Of the ``tokens`` of one object entered several times, the latest one that this context
+    made, reset and taken out of the list (None when none is: entered in other contexts only).
+
+    A token resets only in the context that made it, so trying them costs nothing elsewhere.
+    """
+    for index in range(len(tokens) - 1, -1, -1):
+        try:
+            var.reset(tokens[index])
+        except (ValueError, RuntimeError):
+            continue
+        return tokens.pop(index)
+    return None
+
+
 def _detach(var: ContextVar[Any], token: Token[Any], value: object) -> None:
     try:
         var.reset(token)
@@ -188,9 +214,17 @@ class use_span:
         self._span = span
         self._end_on_exit = end_on_exit
         self._record = record_exception
+        self._token: Any = None  # a Token while entered once; a list of them when entered again
 
     def __enter__(self) -> AnySpan:
-        self._token = _SPAN.set(self._span)
+        token = _SPAN.set(self._span)
+        held = self._token
+        if held is None:
+            self._token = token
+        elif type(held) is list:
+            held.append(token)
+        else:  # entered again, nested or from another task: each entry keeps its own token
+            self._token = [held, token]
         return self._span
 
     def __exit__(
@@ -198,10 +232,18 @@ class use_span:
         tb: Optional[TracebackType],
     ) -> None:
         span = self._span
-        try:
-            _SPAN.reset(self._token)
-        except (ValueError, RuntimeError):  # left from another context
-            _detach(_SPAN, self._token, span)
+        held = self._token
+        if type(held) is list:
+            if _own(_SPAN, held) is None and held:  # none of this context's: see _detach
+                _detach(_SPAN, held.pop(), span)
+            if not held:
+                self._token = None
+        elif held is not None:
+            self._token = None
+            try:
+                _SPAN.reset(held)
+            except (ValueError, RuntimeError):  # left from another context
+                _detach(_SPAN, held, span)
         if exc is not None and self._record and isinstance(span, Span):
             record_error(span, exc)
         if self._end_on_exit:
@@ -215,16 +257,30 @@ class use_context:
 
     def __init__(self, context: Context) -> None:
         self._context = context
+        self._tokens: List[AttachToken] = []  # one per entry still open (entered again: more)
 
     def __enter__(self) -> Context:
-        self._tokens = attach(self._context)
+        self._tokens.append(attach(self._context))
         return self._context
 
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        detach(self._tokens)
+        tokens = self._tokens
+        if len(tokens) == 1:
+            detach(tokens.pop())
+            return
+        # Entered several times: leave the entry this context made (its span token resets here).
+        for index in range(len(tokens) - 1, -1, -1):
+            try:
+                _SPAN.reset(tokens[index].span)
+            except (ValueError, RuntimeError):
+                continue
+            _detach_baggage(tokens.pop(index))
+            return
+        if tokens:
+            detach(tokens.pop())
 
 
 class AttachToken(_AttachTokenFields):
@@ -246,8 +302,12 @@ def detach(token: AttachToken) -> None:
     """Undo ``attach``. Never raises, even from another context, where it changes nothing that
     context set itself.
     """
+    _detach(_SPAN, token.span, token.context.span)
+    _detach_baggage(token)
+
+
+def _detach_baggage(token: AttachToken) -> None:
     context = token.context
-    _detach(_SPAN, token.span, context.span)
     try:
         _BAGGAGE.reset(token.baggage)
     except (ValueError, RuntimeError):

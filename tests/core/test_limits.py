@@ -145,3 +145,57 @@ def test_huge_attribute_value_is_kept_by_reference_without_copying() -> None:
     with capture() as spans, tracer.span("x") as span:
         span.set_attribute("huge", huge)
     assert spans[0].attributes["huge"] is huge
+
+
+def test_zero_event_and_link_limits_keep_none_and_count_every_one() -> None:
+    limits = tracing.Limits(events=0, links=0)
+    with capture(limits=limits) as spans, tracer.span("s", links=[tracing.SpanContext(1, 2)]) as span:
+        span.add_event("one")
+        span.add_event("two")
+        span.add_link(tracing.SpanContext(3, 4))
+    (data,) = spans
+    assert (data.events, data.dropped_events) == ((), 2)
+    assert (data.links, data.dropped_links) == ((), 2)
+
+
+class _Method(str, enum.Enum):
+    GET = "GET"
+
+
+class _Key(str, enum.Enum):
+    METHOD = "http.request.method"
+
+
+def test_str_enum_values_and_names_are_recorded_as_their_text() -> None:
+    with capture() as spans, tracer.span("s", attributes={_Key.METHOD: _Method.GET}) as span:
+        span.set_attribute("m", _Method.GET)
+        span.set_attribute(_Key.METHOD, _Method.GET)
+        span.set_attribute("seq", [_Method.GET, "POST"])
+        span.add_event("e", {"m": _Method.GET})
+    (data,) = spans
+    assert dict(data.attributes) == {"http.request.method": "GET", "m": "GET", "seq": ("GET", "POST")}
+    assert all(type(key) is str for key in data.attributes)
+    assert dict(data.events[0].attributes) == {"m": "GET"}
+    assert data.dropped_attributes == 0
+
+
+class _AmbiguousRow(dict):  # type: ignore[type-arg]
+    """A mapping whose truth value raises, as a pandas row's does."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("The truth value of a Series is ambiguous")
+
+    __len__ = __bool__  # type: ignore[assignment]
+
+
+def test_mappings_whose_truth_value_raises_are_read_not_tested() -> None:
+    row = _AmbiguousRow(a=1)
+    with capture() as spans, tracer.span("s", attributes=row, links=_AmbiguousRow()) as span:
+        span.add_event("e", _AmbiguousRow(b=2))
+        span.add_link(tracing.SpanContext(1, 2), _AmbiguousRow(c=3))
+        span.record_exception(ValueError("x"), _AmbiguousRow(d=4))
+    (data,) = spans
+    assert dict(data.attributes) == {"a": 1}
+    assert dict(data.events[0].attributes) == {"b": 2}
+    assert dict(data.links[0].attributes) == {"c": 3}
+    assert data.events[1].attributes["d"] == 4

@@ -177,3 +177,86 @@ def test_spans_ended_after_shutdown_are_dropped_even_if_a_producer_raced_it() ->
     after = processor.stats()
     assert after["dropped"] - before["dropped"] == 1000
     assert after["queued"] == before["queued"]
+
+
+before_a = tracing.NonRecordingSpan(tracing.SpanContext(1, 1, 1))
+before_b = tracing.NonRecordingSpan(tracing.SpanContext(2, 2, 1))
+
+
+def _overlap(scope: Any, enter: Any) -> dict[str, Any]:
+    """Two asyncio tasks enter ``enter(scope)`` so that the entries overlap without nesting:
+    A enters, B enters, A leaves, B leaves. Each task has its own current span before
+    (``before_a``, ``before_b``: what "after" must show again)."""
+    import asyncio
+
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        a_in, a_out = asyncio.Event(), asyncio.Event()
+
+        async def task_a() -> None:
+            with tracing.use_span(before_a):
+                with enter(scope) as span:
+                    seen["a"] = span
+                    a_in.set()
+                    await asyncio.sleep(0.01)
+                seen["a after"] = tracing.current_span()
+            a_out.set()
+
+        async def task_b() -> None:
+            await a_in.wait()
+            with tracing.use_span(before_b):
+                with enter(scope) as span:
+                    seen["b"] = span
+                    await a_out.wait()
+                    seen["b inside, after a left"] = tracing.current_span()
+                seen["b after"] = tracing.current_span()
+
+        await asyncio.wait_for(asyncio.gather(task_a(), task_b()), 10)
+
+    asyncio.run(main())
+    return seen
+
+
+def test_overlapping_entries_of_one_scope_each_leave_their_own_context(
+    trace_capture: CapturedSpans,
+) -> None:
+    seen = _overlap(tracer.span("poll"), lambda scope: scope)
+    assert seen["a after"] is before_a and seen["b after"] is before_b
+    assert seen["b inside, after a left"] is seen["b"]  # A leaving did not end B's entry
+    assert seen["a"] is not seen["b"]
+    assert sorted(s.context.span_id for s in trace_capture.spans) == sorted(
+        (seen["a"].context.span_id, seen["b"].context.span_id))
+
+
+def test_overlapping_entries_of_one_use_span_each_leave_their_own_context(
+    trace_capture: CapturedSpans,
+) -> None:
+    span = tracer.start_span("shared")
+    seen = _overlap(tracing.use_span(span), lambda scope: scope)
+    assert seen["a after"] is before_a and seen["b after"] is before_b
+    assert seen["b inside, after a left"] is span
+
+
+def test_overlapping_entries_of_one_use_context_each_leave_their_own_context() -> None:
+    remote = tracing.context.EMPTY_CONTEXT.with_remote_parent(1, 2, 1).with_baggage({"k": "v"})
+    seen = _overlap(tracing.context.use_context(remote), lambda scope: scope)
+    assert seen["a after"] is before_a and seen["b after"] is before_b
+    assert seen["b inside, after a left"] is remote.span
+
+
+def test_a_use_span_entered_twice_in_one_context_restores_the_span_before_it() -> None:
+    tracing.configure(exporter="memory", processor="simple")
+    outer = tracer.start_span("outer")
+    span = tracer.start_span("z")
+    scope = tracing.use_span(span)
+    with tracing.use_span(outer):
+        with scope:
+            with scope:
+                assert tracing.current_span() is span
+            assert tracing.current_span() is span
+        assert tracing.current_span() is outer
+    assert tracing.current_span() is tracing.INVALID_SPAN
+    with scope:  # and it can be entered again afterwards
+        assert tracing.current_span() is span
+    assert tracing.current_span() is tracing.INVALID_SPAN
