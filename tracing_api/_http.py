@@ -11,7 +11,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    cast,
+)
 
 from ._http_settings import (
     header_problem,
@@ -29,7 +41,7 @@ from ._retry import (
     parse_retry_after,
     retry_setting,
 )
-from .export import ExportResult, SpanData
+from .export import ExportResult, PartialSuccess, SpanData
 
 _log = logging.getLogger("tracing_api.delivery")
 
@@ -274,8 +286,10 @@ class HttpExporter:
         """The request body for ``spans``."""
         raise NotImplementedError
 
-    def export(self, spans: Sequence[SpanData]) -> ExportResult:
-        """Encode and send ``spans``; SUCCESS once the backend accepted them. Never raises."""
+    def export(self, spans: Sequence[SpanData]) -> Union[ExportResult, PartialSuccess]:
+        """Encode and send ``spans``; SUCCESS once the backend accepted them. A span that cannot
+        be encoded (a hand-made record with a value no wire format carries) is left out and
+        the rest sent: ``PartialSuccess`` then counts what went. Never raises."""
         try:
             if self.sender.closed:
                 return ExportResult.FAILURE
@@ -284,28 +298,50 @@ class HttpExporter:
             count = len(spans)
         except Exception:  # a broken sequence: nothing to count, nothing to send
             return ExportResult.FAILURE
+        sent = spans
         try:
             body = self.encode(spans)
-        except Exception as exc:  # a bug or a hostile value: lose this batch, not the app
-            outcome = Outcome.permanent(f"encoding failed: {type(exc).__name__}: {exc}")
-        else:
-            outcome = self.sender.run(lambda remaining: self._attempt(body, remaining))
+        except Exception as exc:  # a bug or a hostile value: lose that span, not the batch
+            sent, body = self._encode_apart(spans)
+            problem = f"encoding failed: {type(exc).__name__}: {exc}"
+        outcome = (self.sender.run(lambda remaining: self._attempt(body, remaining)) if sent
+                   else Outcome.permanent(problem))
+        delivered = len(sent) if outcome.ok else 0
         try:
-            self._count(count, outcome)
+            self._count(delivered, count - delivered, outcome)
         except Exception:  # counting and logging must not turn a result into an exception
             pass
-        return ExportResult.SUCCESS if outcome.ok else ExportResult.FAILURE
+        if delivered == count:
+            return ExportResult.SUCCESS
+        return PartialSuccess(delivered) if delivered else ExportResult.FAILURE
+
+    def _encode_apart(self, spans: Sequence[SpanData]) -> Tuple[List[SpanData], bytes]:
+        """The spans of a batch that failed to encode which encode alone, and their body."""
+        good: List[SpanData] = []
+        for span in spans:
+            try:
+                self.encode([span])
+            except Exception as exc:
+                _log.debug("%s: span %r not sent: %s: %s", type(self).__name__,
+                           getattr(span, "name", "?"), type(exc).__name__, exc)
+            else:
+                good.append(span)
+        try:
+            return good, (self.encode(good) if good else b"")
+        except Exception:  # fine alone, not together: give up on the batch
+            return [], b""
 
     def _attempt(self, body: bytes, remaining: float) -> Outcome:
         timeout = min(self.timeout, remaining)
         return post(self.url, body, headers=self.headers, timeout=timeout,
                     gzip=self.gzip).outcome()
 
-    def _count(self, spans: int, outcome: Outcome) -> None:
+    def _count(self, exported: int, failed: int, outcome: Outcome) -> None:
+        spans = exported + failed
         with self._lock:
-            kind = "exported" if outcome.ok else "failed"
-            self._counts[f"spans_{kind}"] += spans
-            self._counts[f"batches_{kind}"] += 1
+            self._counts["spans_exported"] += exported
+            self._counts["spans_failed"] += failed
+            self._counts["batches_exported" if outcome.ok else "batches_failed"] += 1
             changed = self._failing == outcome.ok
             self._failing = not outcome.ok
         # Log when delivery starts or stops failing, not once per batch: a down backend must

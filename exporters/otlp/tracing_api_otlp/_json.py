@@ -47,6 +47,14 @@ def key_values(attributes: Mapping[str, Any]) -> List[Dict[str, Any]]:
     return [{"key": str(k), "value": any_value(v)} for k, v in attributes.items()]
 
 
+def _nanos(value: int) -> str:
+    """A time as OTLP/JSON writes a fixed64: decimal text; a value that is no unsigned 64-bit
+    integer raises, as the protobuf encoder does, so the span is left out (see HttpExporter)."""
+    if type(value) is not int or not 0 <= value <= 0xFFFF_FFFF_FFFF_FFFF:
+        raise ValueError(f"time {value!r} is not an unsigned 64-bit count of nanoseconds")
+    return str(value)
+
+
 def _span(span: SpanData) -> Dict[str, Any]:
     context = span.context
     parent = span.parent
@@ -56,8 +64,8 @@ def _span(span: SpanData) -> Dict[str, Any]:
         "flags": span_flags(context.trace_flags, parent is not None and parent.is_remote),
         "name": span.name,
         "kind": int(span.kind),
-        "startTimeUnixNano": str(span.start_time),
-        "endTimeUnixNano": str(span.end_time),
+        "startTimeUnixNano": _nanos(span.start_time),
+        "endTimeUnixNano": _nanos(span.end_time),
     }
     if context.trace_state:
         out["traceState"] = context.trace_state.header()
@@ -86,7 +94,7 @@ def _span(span: SpanData) -> Dict[str, Any]:
 
 def _event(name: str, timestamp: int, attributes: Mapping[str, Any],
            dropped: int) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"timeUnixNano": str(timestamp), "name": name}
+    out: Dict[str, Any] = {"timeUnixNano": _nanos(timestamp), "name": name}
     if attributes:
         out["attributes"] = key_values(attributes)
     if dropped:

@@ -13,7 +13,7 @@ from tracing_api_otlp import OtlpExporter, parse_headers, traces_url
 
 import tracing_api as tracing
 from tracing_api import delivery
-from tracing_api.export import ExportResult
+from tracing_api.export import ExportResult, PartialSuccess
 from tracing_api.testing import RecordingServer, Reply, check_exporter, representative_spans
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -176,3 +176,25 @@ def test_shutdown_interrupts_a_long_retry_after(server: RecordingServer) -> None
     exporter.shutdown()
     worker.join(10.0)
     assert results == [ExportResult.FAILURE]
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_a_span_that_cannot_be_encoded_is_left_out_and_the_rest_sent(
+    server: RecordingServer, protocol: str,
+) -> None:
+    spans = representative_spans()
+    bad = spans[1]._replace(start_time=-1)  # hand-made: no OTLP fixed64 holds it
+    exporter = OtlpExporter(server.url, retry=FAST, protocol=protocol)
+    result = exporter.export([*spans[:1], bad, *spans[1:]])
+    assert result == PartialSuccess(len(spans))
+    sent = sorted(s.span_id for _, _, s in sent_spans(server))
+    assert sent == sorted(s.context.span_id.to_bytes(8, "big") for s in spans)
+    assert (exporter.stats()["spans_exported"], exporter.stats()["spans_failed"]) == (len(spans), 1)
+
+
+def test_a_batch_of_spans_none_of_which_encodes_is_not_sent(server: RecordingServer) -> None:
+    bad = representative_spans()[0]._replace(end_time=1 << 70)
+    exporter = OtlpExporter(server.url, retry=FAST)
+    assert exporter.export([bad, bad]) is ExportResult.FAILURE
+    assert server.requests == []
+    assert exporter.stats()["spans_failed"] == 2

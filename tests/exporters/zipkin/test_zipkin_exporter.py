@@ -12,7 +12,7 @@ from tracing_api_zipkin import DEFAULT_ENDPOINT, ZipkinExporter
 
 import tracing_api as tracing
 from tracing_api import delivery
-from tracing_api.export import ExportResult
+from tracing_api.export import ExportResult, PartialSuccess
 from tracing_api.testing import RecordingServer, Reply, check_exporter, representative_spans
 
 FAST = delivery.RetryPolicy(initial_backoff=0.01, max_backoff=0.05, deadline=5.0)
@@ -179,3 +179,18 @@ def test_batch_pipeline_shutdown_is_bounded_with_a_hanging_backend() -> None:
         assert not done.is_alive()
     finally:
         listener.close()
+
+
+def test_spans_with_times_zipkin_cannot_carry_are_left_out_and_the_rest_sent(
+    server: RecordingServer, official: Any,
+) -> None:
+    spans = representative_spans()
+    with_event = next(s for s in spans if s.events)
+    bad = [spans[0]._replace(start_time=1.7e18), spans[1]._replace(end_time="later"),
+           with_event._replace(events=(with_event.events[0]._replace(timestamp=1.5e18),))]
+    exporter = exporter_for(server)
+    assert exporter.export([*bad, *spans]) == PartialSuccess(len(spans))
+    assert sorted(s["id"] for s in spans_received(server)) == sorted(
+        f"{s.context.span_id:016x}" for s in spans)
+    assert [official(r.body) for r in server.requests] == [[]]
+    assert exporter.stats()["spans_failed"] == len(bad)
