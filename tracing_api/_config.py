@@ -8,18 +8,19 @@ Settings come from the arguments first, then ``TRACING_*`` environment variables
 from __future__ import annotations
 
 import atexit
-import math
-import os
 import threading
-from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _plugins, _tracer
 from ._pipeline import Pipeline
 from ._processors import BatchProcessor, SimpleProcessor, counts_sum
+from ._settings import env as _env
+from ._settings import limits as _limits
+from ._settings import number as _number
+from ._settings import resource as _resource
+from ._settings import setting as _setting
 from ._span import Limits
 from ._types import ConfigurationError
-from ._version import __version__
 from .export import SpanExporter, SpanProcessor
 from .propagation import CompositePropagator, Propagator
 from .sampling import Sampler, from_name, parent_based
@@ -31,45 +32,6 @@ _lock = threading.Lock()
 _propagator: Optional[Propagator] = None
 _atexit_registered = False
 _shutdown_timeout = 5.0
-
-
-def _env(*names: str) -> Optional[Tuple[str, str]]:
-    for name in names:
-        value = os.environ.get(name)
-        if value is not None and value.strip() != "":
-            return name, value.strip()
-    return None
-
-
-def _setting(arg: Any, arg_name: str, *env_names: str) -> Tuple[Any, str]:
-    """The value of a setting and where it came from (for error messages)."""
-    if arg is not None:
-        return arg, f"configure({arg_name}=...)"
-    found = _env(*env_names)
-    if found is None:
-        return None, arg_name
-    return found[1], found[0]
-
-
-def _number(arg: Any, arg_name: str, env_names: Sequence[str], default: float, *,
-            integer: bool = True, scale: float = 1.0, minimum: float = 0) -> Any:
-    value, source = _setting(arg, arg_name, *env_names)
-    if value is None:
-        return default
-    try:
-        number = float(value) if not isinstance(value, (int, float)) else value
-        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
-            raise ValueError
-        if integer and float(number) != int(number):
-            raise ValueError
-        result = int(number) if integer else float(number) * scale
-        # Timeouts and delays end up in threading waits, which refuse larger values.
-        if not integer and result > threading.TIMEOUT_MAX:
-            raise ValueError
-        return result
-    except (TypeError, ValueError, OverflowError):
-        kind = "a whole number" if integer else "a finite number"
-        raise ConfigurationError(f"{source}: expected {kind} >= {minimum}, got {value!r}") from None
 
 
 def _split(value: Any) -> List[Any]:
@@ -125,6 +87,21 @@ def _make_exporters(
     return made
 
 
+# OpenTelemetry's OTEL_SDK_DISABLED takes "true" or "false" in any case; 1/0, yes/no, on/off too.
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _disabled() -> bool:
+    """Whether ``TRACING_DISABLED`` (or ``OTEL_SDK_DISABLED``) turns tracing off."""
+    found = _env("TRACING_DISABLED", "OTEL_SDK_DISABLED")
+    if found is None or found[1].lower() in _FALSE:
+        return False
+    if found[1].lower() in _TRUE:
+        return True
+    raise ConfigurationError(
+        f"{found[0]}: expected true or false (or 1/0, yes/no, on/off), got {found[1]!r}")
+
+
 def _make_sampler(sampler: Any, arg: Any) -> Sampler:
     value, source = _setting(sampler, "sampler", "TRACING_SAMPLER", "OTEL_TRACES_SAMPLER")
     if value is None:
@@ -132,11 +109,18 @@ def _make_sampler(sampler: Any, arg: Any) -> Sampler:
     if isinstance(value, Sampler):
         return value
     if isinstance(value, str):
-        argument, _ = _setting(arg, "sampler_arg", "TRACING_SAMPLER_ARG", "OTEL_TRACES_SAMPLER_ARG")
-        try:
-            return from_name(value, None if argument is None else str(argument))
+        try:  # the name alone first, so a bad name is blamed on the setting that holds it
+            made = from_name(value)
         except ConfigurationError as exc:
             raise ConfigurationError(f"{source}: {exc}") from None
+        argument, arg_source = _setting(arg, "sampler_arg", "TRACING_SAMPLER_ARG",
+                                        "OTEL_TRACES_SAMPLER_ARG")
+        if argument is None:
+            return made
+        try:
+            return from_name(value, str(argument))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{arg_source}: {exc}") from None
     raise ConfigurationError(
         f"{source}: expected a sampler (tracing_api.sampling.ratio(0.1), ...) or its name, "
         f"got {value!r}"
@@ -159,81 +143,6 @@ def make_propagator(spec: Any, source: str = "propagators") -> Propagator:
             )
         found.append(item)
     return CompositePropagator(found)
-
-
-def _resource(service_name: Any, resource: Optional[Mapping[str, Any]]) -> Mapping[str, object]:
-    attributes: Dict[str, object] = {
-        "service.name": "unknown_service:python",
-        "telemetry.sdk.name": "tracing-api",
-        "telemetry.sdk.language": "python",
-        "telemetry.sdk.version": __version__,
-    }
-    from urllib.parse import unquote
-
-    for name in ("OTEL_RESOURCE_ATTRIBUTES", "TRACING_RESOURCE_ATTRIBUTES"):
-        raw = os.environ.get(name, "")
-        for member in raw.split(","):
-            key, sep, value = member.partition("=")
-            if not sep or not key.strip():
-                if member.strip():
-                    raise ConfigurationError(f"{name}: expected key=value pairs, got {member!r}")
-                continue
-            attributes[key.strip()] = unquote(value.strip())
-    env_name = _env("TRACING_SERVICE_NAME", "OTEL_SERVICE_NAME")
-    if env_name:
-        attributes["service.name"] = env_name[1]
-    if resource:
-        if not isinstance(resource, Mapping):
-            raise ConfigurationError(
-                f"configure(resource=...): expected a mapping of attribute names to values, "
-                f"got {resource!r}"
-            )
-        from ._attributes import INVALID_VALUE, clean_value
-
-        for key, value in resource.items():
-            cleaned = clean_value(value, None)
-            if type(key) is not str or not key or cleaned is INVALID_VALUE:
-                raise ConfigurationError(
-                    f"configure(resource=...): {key!r}: {value!r} is not an attribute value "
-                    "(str, bool, int, float, or a sequence of one of them)"
-                )
-            attributes[key] = cleaned
-    if service_name is not None:
-        if not isinstance(service_name, str) or not service_name:
-            raise ConfigurationError(f"configure(service_name=...): expected a name, got {service_name!r}")
-        attributes["service.name"] = service_name
-    return MappingProxyType(attributes)
-
-
-def _limits(limits: Optional[Limits]) -> Limits:
-    if limits is not None:
-        if not isinstance(limits, Limits):
-            raise ConfigurationError(f"configure(limits=...): expected tracing_api.Limits, got {limits!r}")
-        for field, value in zip(limits._fields, limits):
-            if field == "value_length" and value is None:
-                continue
-            if type(value) is not int or value < 0:
-                raise ConfigurationError(
-                    f"configure(limits=...): {field} must be a whole number >= 0"
-                    f"{' or None' if field == 'value_length' else ''}, got {value!r}"
-                )
-        return limits
-
-    def count(what: str, *otel: str) -> int:
-        names = [f"TRACING_{what}_LIMIT", *[f"OTEL_{o}_LIMIT" for o in otel]]
-        return int(_number(None, names[0], names, 128))
-
-    length_names = ["TRACING_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-                    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]
-    length = _number(None, length_names[0], length_names, -1, minimum=0) if _env(*length_names) else None
-    return Limits(
-        attributes=count("SPAN_ATTRIBUTE_COUNT", "SPAN_ATTRIBUTE_COUNT", "ATTRIBUTE_COUNT"),
-        events=count("SPAN_EVENT_COUNT", "SPAN_EVENT_COUNT"),
-        links=count("SPAN_LINK_COUNT", "SPAN_LINK_COUNT"),
-        event_attributes=count("EVENT_ATTRIBUTE_COUNT", "EVENT_ATTRIBUTE_COUNT"),
-        link_attributes=count("LINK_ATTRIBUTE_COUNT", "LINK_ATTRIBUTE_COUNT"),
-        value_length=length,
-    )
 
 
 def configure(
@@ -264,8 +173,7 @@ def configure(
     Raises ``ConfigurationError`` for any bad setting, naming it.
     """
     global _propagator, _atexit_registered, _shutdown_timeout
-    disabled = _env("TRACING_DISABLED", "OTEL_SDK_DISABLED")
-    if disabled and disabled[1].lower() in ("1", "true", "yes", "on"):
+    if _disabled():
         with _lock:
             old = _tracer.install(None)
         if old is not None:
@@ -337,10 +245,9 @@ def configure(
             atexit.register(_at_exit)
             _atexit_registered = True
     if old is not None:
-        # An exporter object handed to the new pipeline too (to change only the sampler, say)
-        # is flushed but stays open.
-        kept = {id(getattr(p, "exporter", None)) for p in pipeline.processors}
-        old.shutdown(timeout, keep_exporters=kept)
+        # A processor or exporter object handed to the new pipeline too (to change only the
+        # sampler, say) stays open.
+        old.shutdown(timeout, successor=pipeline)
 
 
 def _at_exit() -> None:
@@ -364,6 +271,17 @@ def set_propagator(value: Optional[Propagator]) -> Optional[Propagator]:
     global _propagator
     previous, _propagator = _propagator, value
     return previous
+
+
+def saved_settings() -> Tuple[Optional[Propagator], float]:
+    """The propagator and shutdown timeout as set now, for ``restore_settings`` (``testing``)."""
+    return _propagator, _shutdown_timeout
+
+
+def restore_settings(saved: Tuple[Optional[Propagator], float]) -> None:
+    """Put back what ``saved_settings`` returned."""
+    global _propagator, _shutdown_timeout
+    _propagator, _shutdown_timeout = saved
 
 
 def shutdown(timeout: float = 5.0) -> bool:

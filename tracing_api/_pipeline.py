@@ -6,7 +6,7 @@ so a tracer taken at import time follows a later ``configure``.
 
 from __future__ import annotations
 
-from typing import Callable, Collection, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from . import _log
 from ._processors import BatchProcessor, SimpleProcessor
@@ -66,20 +66,32 @@ class Pipeline:
                 ok = False
         return ok
 
-    def shutdown(self, timeout: float, keep_exporters: Collection[int] = ()) -> bool:
-        """Shut every processor down within ``timeout`` seconds in all; the exporters whose
-        ``id`` is in ``keep_exporters`` are flushed but not shut down (a new pipeline uses them).
+    def shutdown(self, timeout: float, successor: Optional[Pipeline] = None) -> bool:
+        """Shut every processor down within ``timeout`` seconds in all.
+
+        What ``successor`` (the pipeline replacing this one) still uses is left working: a
+        processor in it is not shut down at all, and an exporter one of its processors sends to
+        is flushed but not shut down.
         """
         import time
 
+        kept_processors = set()
+        kept_exporters = set()
+        for processor in successor.processors if successor is not None else ():
+            kept_processors.add(id(processor))
+            exporter = getattr(processor, "exporter", None)
+            if exporter is not None:
+                kept_exporters.add(id(exporter))
         deadline = time.monotonic() + timeout
         ok = True
         for processor in self.processors:
+            if id(processor) in kept_processors:
+                continue
             try:
-                if id(getattr(processor, "exporter", None)) in keep_exporters:
-                    processor.release_exporter = False  # type: ignore[attr-defined]
+                # Only ours know ``release_exporter``; an application's processor is left as is.
+                if isinstance(processor, _OURS) and id(processor.exporter) in kept_exporters:
+                    processor.release_exporter = False
                 ok = processor.shutdown(max(0.0, deadline - time.monotonic())) and ok
             except Exception:
                 ok = False
         return ok
-

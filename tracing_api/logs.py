@@ -86,15 +86,37 @@ def annotate(record: logging.LogRecord, project_id: Optional[str] = None) -> Non
 
 
 _lock = threading.Lock()
-_factory_project: Optional[str] = None
-_previous_factory: Optional[Callable[..., logging.LogRecord]] = None
+_project: Optional[str] = None
+# Whether records are annotated: ``uncorrelate`` clears it when something else has wrapped
+# ``makeRecord`` over ours, so ours stays in that chain as a pass-through.
+_active = False
+# Whether ours is (or was, until unlinked) ``Logger.makeRecord``, and what it wraps.
+_installed = False
+_wrapped: Callable[..., logging.LogRecord] = logging.Logger.makeRecord
 
 
-def _record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    previous = _previous_factory or logging.LogRecord
-    record = previous(*args, **kwargs)
-    annotate(record, _factory_project)
+def _make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+    # Runs after the wrapped makeRecord has applied ``extra``, so the application's own values
+    # stay (``annotate`` only fills what is absent) and ``extra`` never collides with ours, as
+    # it would with fields set by a log-record factory, before ``extra``.
+    record = _wrapped(self, *args, **kwargs)
+    if _active:
+        annotate(record, _project)
     return record
+
+
+def _in_chain() -> bool:
+    """Whether ``Logger.makeRecord`` still reaches ours (another library may have replaced it
+    without calling what was there); called with ``_active`` set, so ours adds the fields.
+    """
+    if logging.Logger.__dict__.get("makeRecord") is _make_record:
+        return True
+    try:
+        probe = logging.Logger.makeRecord(logging.root, __name__, logging.DEBUG, __file__, 0,
+                                          "probe", (), None)
+    except Exception:  # a wrapper that cannot be probed: assume ours is still under it
+        return True
+    return GCP_TRACE in probe.__dict__
 
 
 def correlate(
@@ -102,20 +124,25 @@ def correlate(
 ) -> Optional[TraceContextFilter]:
     """Add the trace context to log records; call once at startup. Calling again is harmless.
 
-    Without ``logger``, every record of every logger gets the fields when it is created, on the
+    Without ``logger``, every record of every logger gets the fields when it is made, on the
     thread that logs it (so a ``QueueHandler`` passes the right ids on); returns None. With a
     ``logger`` (or its name), a ``TraceContextFilter`` is added to it and to each of its
     handlers (a handler also sees records propagated from child loggers); returns the filter.
+    Calling again only changes ``project_id``.
     """
-    global _factory_project, _previous_factory
+    global _project, _active, _installed, _wrapped
     if project_id is None:
         project_id = _project_from_environment()
     if logger is None:
         with _lock:
-            _factory_project = project_id
-            if logging.getLogRecordFactory() is not _record_factory:
-                _previous_factory = logging.getLogRecordFactory()
-                logging.setLogRecordFactory(_record_factory)
+            _project = project_id
+            _active = True
+            # Installed once: wrapping again (after another library wrapped ours) would make
+            # ours call itself through that library's wrapper, once per log call, forever.
+            if not _installed or not _in_chain():
+                _wrapped = logging.Logger.makeRecord
+                logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+                _installed = True
         return None
     if isinstance(logger, str):
         logger = logging.getLogger(logger)
@@ -130,12 +157,15 @@ def correlate(
 
 def uncorrelate(logger: Union[logging.Logger, str, None] = None) -> None:
     """Undo ``correlate`` for ``logger`` (or, without one, for every record)."""
-    global _previous_factory
+    global _active, _installed
     if logger is None:
         with _lock:
-            if logging.getLogRecordFactory() is _record_factory:
-                logging.setLogRecordFactory(_previous_factory or logging.LogRecord)
-            _previous_factory = None
+            _active = False
+            # Unlinked only when ours is outermost; under another library's wrapper it stays,
+            # doing nothing, since that wrapper calls it directly.
+            if _installed and logging.Logger.__dict__.get("makeRecord") is _make_record:
+                logging.Logger.makeRecord = _wrapped  # type: ignore[method-assign]
+                _installed = False
         return
     if isinstance(logger, str):
         logger = logging.getLogger(logger)

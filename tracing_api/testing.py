@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _config, _tracer
 from ._conformance import check_exporter, representative_spans, span_data_strategy
@@ -153,7 +153,9 @@ def capture(
 ) -> Iterator[CapturedSpans]:
     """An isolated pipeline for the ``with`` block: every span finished in it is kept in memory.
 
-    The previous configuration (pipeline and propagators) is restored afterwards, untouched.
+    The previous configuration (pipeline, propagators, shutdown timeout) is restored afterwards,
+    untouched, even when the code under test calls ``configure()``: the pipeline it configured
+    is shut down on the way out.
     """
     exporter = MemoryExporter(max_spans=1_000_000)
     processor = SimpleProcessor(exporter)
@@ -163,16 +165,21 @@ def capture(
     new_propagator: Optional[Propagator] = (
         None if propagators is None else _config.make_propagator(propagators)
     )
+    # Saved whatever the block does: the code under test may call configure() itself.
+    saved = _config.saved_settings()
     previous_pipeline = _tracer.install(pipeline)
-    previous_propagator: Tuple[bool, Optional[Propagator]] = (False, None)
     if new_propagator is not None:
-        previous_propagator = (True, _config.set_propagator(new_propagator))
+        _config.set_propagator(new_propagator)
     try:
         yield CapturedSpans(exporter, processor)
     finally:
-        _tracer.install(previous_pipeline)
-        if previous_propagator[0]:
-            _config.set_propagator(previous_propagator[1])
+        timeout = _config.saved_settings()[1]
+        left = _tracer.install(previous_pipeline)
+        _config.restore_settings(saved)
+        if left is not None and left is not pipeline and left is not previous_pipeline:
+            # A pipeline configured inside the block: stopped (its worker thread too), leaving
+            # what the restored pipeline still uses open.
+            left.shutdown(timeout, successor=previous_pipeline)
 
 
 __all__ = [

@@ -126,6 +126,35 @@ def test_disabled_sdk_configures_nothing(monkeypatch: pytest.MonkeyPatch) -> Non
     assert _tracer.active() is None
 
 
+@pytest.mark.parametrize("value", ["true", "TRUE", "True", "1", "yes", "on"])
+@pytest.mark.parametrize("name", ["TRACING_DISABLED", "OTEL_SDK_DISABLED"])
+def test_disabled_accepts_the_spellings_of_true(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    tracing.configure(exporter="memory")
+    assert _tracer.active() is None
+
+
+@pytest.mark.parametrize("value", ["false", "FALSE", "False", "0", "no", "off"])
+@pytest.mark.parametrize("name", ["TRACING_DISABLED", "OTEL_SDK_DISABLED"])
+def test_disabled_false_spellings_leave_tracing_on(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    tracing.configure(exporter="memory")
+    assert _tracer.active() is not None
+
+
+def test_disabled_tracing_variable_wins_over_opentelemetry_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRACING_DISABLED", "false")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracing.configure(exporter="memory")
+    assert _tracer.active() is not None
+
+
 def test_exporter_none_records_but_exports_nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     tracing.configure()
@@ -141,7 +170,19 @@ def test_exporter_none_records_but_exports_nowhere(monkeypatch: pytest.MonkeyPat
         ({}, {"TRACING_EXPORTER": "nope"}, r"no exporter 'nope'"),
         ({"sampler": "sometimes"}, {}, r"configure\(sampler=...\): unknown sampler 'sometimes'; choose"),
         ({}, {"OTEL_TRACES_SAMPLER": "jaeger_remote"}, r"OTEL_TRACES_SAMPLER: unknown sampler"),
-        ({"sampler": "ratio", "sampler_arg": "lots"}, {}, r"takes a number"),
+        ({"sampler": "ratio", "sampler_arg": "lots"}, {}, r"configure\(sampler_arg=...\): .*takes a number"),
+        ({}, {"TRACING_SAMPLER": "ratio", "TRACING_SAMPLER_ARG": "abc"},
+         r"^TRACING_SAMPLER_ARG: sampler 'ratio' takes a number"),
+        ({}, {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"},
+         r"^OTEL_TRACES_SAMPLER_ARG: sampler ratio must be a number from 0 to 1"),
+        ({"sampler": "rate_limited"}, {"OTEL_TRACES_SAMPLER_ARG": "inf"},
+         r"^OTEL_TRACES_SAMPLER_ARG: rate_limited\(\) needs a positive number"),
+        ({}, {"TRACING_SAMPLER": "nosuch", "TRACING_SAMPLER_ARG": "0.5"},
+         r"^TRACING_SAMPLER: unknown sampler 'nosuch'"),
+        ({}, {"TRACING_DISABLED": "ture"}, r"^TRACING_DISABLED: expected true or false"),
+        ({}, {"OTEL_SDK_DISABLED": "maybe"}, r"^OTEL_SDK_DISABLED: expected true or false"),
+        ({}, {"TRACING_DISABLED": "disabled", "OTEL_SDK_DISABLED": "true"},
+         r"^TRACING_DISABLED: expected true or false"),
         ({"sampler": 0.5}, {}, r"expected a sampler"),
         ({"processor": "fast"}, {}, r"configure\(processor=...\): expected 'batch' or 'simple'"),
         ({}, {"TRACING_PROCESSOR": "fast"}, r"TRACING_PROCESSOR: expected 'batch' or 'simple'"),

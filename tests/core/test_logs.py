@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import threading
-from typing import Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -196,11 +196,142 @@ def test_global_correlate_uses_logging_thread_context(trace_capture: CapturedSpa
     assert collect.records[0].__dict__["span_id"] == seen["span"]
 
 
-def test_uncorrelate_restores_previous_record_factory() -> None:
-    before = logging.getLogRecordFactory()
+def test_uncorrelate_restores_make_record() -> None:
+    before = logging.Logger.__dict__["makeRecord"]
     logs.correlate()
     logs.uncorrelate()
-    assert logging.getLogRecordFactory() is before
+    assert logging.Logger.__dict__["makeRecord"] is before
+
+
+@pytest.fixture
+def other() -> Iterator[_Collect]:
+    """A logger of its own, its records collected; every global change undone afterwards."""
+    collect = _Collect()
+    log = logging.getLogger("test_logs.other")
+    log.addHandler(collect)
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    factory = logging.getLogRecordFactory()
+    make_record = logging.Logger.__dict__["makeRecord"]
+    try:
+        yield collect
+    finally:
+        logs.uncorrelate()
+        logging.setLogRecordFactory(factory)
+        logging.Logger.makeRecord = make_record  # type: ignore[method-assign]
+        log.removeHandler(collect)
+
+
+_FIELDS = ["trace_id", "span_id", "trace_sampled", logs.GCP_TRACE, logs.GCP_SPAN_ID,
+           logs.GCP_TRACE_SAMPLED]
+
+
+@pytest.mark.parametrize("field", _FIELDS)
+def test_global_correlate_keeps_a_field_passed_in_extra(
+    trace_capture: CapturedSpans, other: _Collect, field: str
+) -> None:
+    logs.correlate()
+    with tracer.span("work"):
+        logging.getLogger("test_logs.other").info("hello", extra={field: "mine"})
+    assert other.records[0].__dict__[field] == "mine"
+
+
+def test_global_correlate_adds_the_other_fields_beside_one_passed_in_extra(
+    trace_capture: CapturedSpans, other: _Collect
+) -> None:
+    logs.correlate(project_id="p")
+    with tracer.span("work") as span:
+        logging.getLogger("test_logs.other").info("hello", extra={"trace_id": "mine"})
+    fields = other.records[0].__dict__
+    assert fields["span_id"] == span.context.span_id_hex
+    assert fields[logs.GCP_TRACE] == f"projects/p/traces/{span.context.trace_id_hex}"
+
+
+def test_global_correlate_formats_a_trace_id_passed_in_extra(other: _Collect) -> None:
+    logs.correlate()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(trace_id)s|%(span_id)s %(message)s"))
+    log = logging.getLogger("test_logs.other")
+    log.addHandler(handler)
+    try:
+        log.warning("hello", extra={"trace_id": "mine"})
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "mine| hello\n"
+
+
+def test_second_correlate_after_another_record_factory_does_not_recurse(other: _Collect) -> None:
+    logs.correlate()
+    inner = logging.getLogRecordFactory()
+
+    def another_library(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = inner(*args, **kwargs)
+        record.other = 1
+        return record
+
+    logging.setLogRecordFactory(another_library)
+    logs.correlate()
+    logging.getLogger("test_logs.other").warning("hello")
+    assert other.records[0].__dict__["other"] == 1
+    assert other.records[0].__dict__["trace_id"] == ""
+
+
+def test_second_correlate_after_another_make_record_wrapper_does_not_recurse(
+    other: _Collect,
+) -> None:
+    logs.correlate()
+    inner = logging.Logger.makeRecord
+
+    def another_library(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = inner(self, *args, **kwargs)
+        record.other = 1
+        return record
+
+    logging.Logger.makeRecord = another_library  # type: ignore[method-assign]
+    logs.correlate()
+    logging.getLogger("test_logs.other").warning("hello")
+    assert other.records[0].__dict__["other"] == 1
+    assert other.records[0].__dict__["trace_id"] == ""
+
+
+def test_second_correlate_changes_the_project_id(
+    trace_capture: CapturedSpans, other: _Collect
+) -> None:
+    logs.correlate(project_id="first")
+    logs.correlate(project_id="second")
+    with tracer.span("work") as span:
+        logging.getLogger("test_logs.other").warning("hello")
+    expected = f"projects/second/traces/{span.context.trace_id_hex}"
+    assert other.records[0].__dict__[logs.GCP_TRACE] == expected
+
+
+def test_correlate_wraps_again_after_another_library_replaced_make_record(
+    trace_capture: CapturedSpans, other: _Collect
+) -> None:
+    original = logging.Logger.__dict__["makeRecord"]
+    logs.correlate()
+    logs.uncorrelate()
+    logs.correlate()
+    logging.Logger.makeRecord = original  # type: ignore[method-assign]  # ours dropped without being called
+    logs.correlate()
+    with tracer.span("work") as span:
+        logging.getLogger("test_logs.other").warning("hello")
+    assert other.records[0].__dict__["trace_id"] == span.context.trace_id_hex
+
+
+def test_uncorrelate_under_another_wrapper_stops_adding_fields(other: _Collect) -> None:
+    logs.correlate()
+    inner = logging.Logger.makeRecord
+
+    def another_library(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return inner(self, *args, **kwargs)
+
+    logging.Logger.makeRecord = another_library  # type: ignore[method-assign]
+    logs.uncorrelate()
+    logging.getLogger("test_logs.other").warning("hello")
+    assert logging.Logger.__dict__["makeRecord"] is another_library
+    assert "trace_id" not in other.records[0].__dict__
 
 
 def test_fields_serialise_to_json(trace_capture: CapturedSpans, logger: logging.Logger) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Dict, List, Optional, Sequence
+
 import pytest
 
 import tracing_api as tracing
-from tracing_api import _tracer
+from tracing_api import _config, _tracer
+from tracing_api.export import SpanData
 from tracing_api.testing import CapturedSpans, capture
 
 tracer = tracing.get_tracer(__name__)
@@ -55,3 +59,97 @@ def test_capture_can_set_propagators() -> None:
         carrier: dict[str, str] = {}
         tracing.inject(carrier)
     assert list(carrier) == ["traceparent"]
+
+
+class _Exporter:
+    """An exporter object that remembers what it got and whether it was shut down."""
+
+    def __init__(self) -> None:
+        self.names: List[str] = []
+        self.shut = False
+
+    def export(self, spans: Sequence[SpanData]) -> tracing.ExportResult:
+        self.names.extend(s.name for s in spans)
+        return tracing.ExportResult.SUCCESS
+
+    def force_flush(self, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: Optional[float] = None) -> None:
+        self.shut = True
+
+
+def test_capture_restores_propagators_the_code_under_test_configured() -> None:
+    tracing.configure(exporter="memory", processor="simple", propagators="tracecontext")
+    before = _config.propagator()
+    with capture():
+        tracing.configure(exporter="memory", processor="simple", propagators="baggage")
+    assert _config.propagator() is before
+
+
+def test_capture_restores_the_unset_propagator_the_code_under_test_configured() -> None:
+    with capture():
+        tracing.configure(exporter="memory", processor="simple", propagators="baggage")
+    carrier: Dict[str, str] = {}
+    with capture(), tracer.span("s"):  # a sampled span to inject, with the propagators as set
+        tracing.inject(carrier)
+    assert "traceparent" in carrier
+
+
+def test_capture_restores_the_shutdown_timeout_the_code_under_test_configured() -> None:
+    tracing.configure(exporter="memory", processor="simple", shutdown_timeout=3.0)
+    with capture():
+        tracing.configure(exporter="memory", processor="simple", shutdown_timeout=0.25)
+    assert _config.saved_settings()[1] == 3.0
+
+
+def test_capture_restores_propagators_it_set_itself() -> None:
+    before = _config.propagator()
+    with capture(propagators="b3"):
+        assert _config.propagator() is not before
+    assert _config.propagator() is before
+
+
+def test_capture_shuts_down_the_pipeline_configured_inside() -> None:
+    inner = _Exporter()
+    with capture():
+        tracing.configure(exporter=inner, schedule_delay=0.5)
+        configured = _tracer.active()
+    assert inner.shut
+    assert configured is not None and configured is not _tracer.active()
+
+
+def test_capture_stops_the_batch_worker_of_the_pipeline_configured_inside() -> None:
+    before = set(threading.enumerate())
+    with capture():
+        tracing.configure(exporter="memory", schedule_delay=0.5)
+        with tracer.span("starts-the-worker"):
+            pass
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert leaked == []
+
+
+def test_capture_leaves_the_previous_pipeline_working_when_code_under_test_reuses_its_exporter(
+) -> None:
+    app = _Exporter()
+    tracing.configure(exporter=app, processor="simple")
+    before = _tracer.active()
+    with capture():
+        tracing.configure(exporter=app, processor="simple")
+    with tracer.span("after"):
+        pass
+    assert _tracer.active() is before
+    assert not app.shut
+    assert app.names == ["after"]
+
+
+def test_capture_restores_the_previous_pipeline_after_code_under_test_disables_tracing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tracing.configure(exporter="memory", processor="simple")
+    before = _tracer.active()
+    with capture():
+        monkeypatch.setenv("TRACING_DISABLED", "true")
+        tracing.configure()
+        assert _tracer.active() is None
+    assert _tracer.active() is before
