@@ -285,7 +285,8 @@ def restore_settings(saved: Tuple[Optional[Propagator], float]) -> None:
 
 
 def shutdown(timeout: float = 5.0) -> bool:
-    """Flush and stop the pipeline within ``timeout`` seconds; True if everything went out.
+    """Flush and stop the pipeline within ``timeout`` seconds; True if that finished in time.
+    (Spans the backend refused are counted in ``stats()``: ``dropped`` and ``failed``.)
 
     Runs at interpreter exit too. Safe to call twice; spans ended afterwards are dropped and
     counted in ``stats()``.
@@ -295,7 +296,8 @@ def shutdown(timeout: float = 5.0) -> bool:
 
 
 def force_flush(timeout: float = 5.0) -> bool:
-    """Export every span ended so far, within ``timeout`` seconds; True if all went out."""
+    """Export every span ended so far, within ``timeout`` seconds; True if that finished in
+    time. (Spans the backend refused are counted in ``stats()``: ``dropped`` and ``failed``.)"""
     pipeline = _tracer.active()
     return True if pipeline is None else pipeline.force_flush(timeout)
 

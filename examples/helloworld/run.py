@@ -107,8 +107,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         greeter.stop()
         backend.stop()
-        delivered = tracing_api.shutdown(timeout=10.0)
+        flushed = tracing_api.shutdown(timeout=10.0)
     counts = tracing_api.stats()
+    delivered = flushed and counts["dropped"] == 0  # shutdown's True says "in time", not "accepted"
     where = {"console": "above", "jsonl": f"in {args.output or 'spans.jsonl'}"}.get(
         args.exporter, f"to {args.exporter}")
     print(f"{counts['exported']} spans exported {where}; {counts['dropped']} dropped"

@@ -87,3 +87,14 @@ def test_demo_refuses_output_without_the_jsonl_exporter() -> None:
     done = run_demo("-m", "examples.helloworld", "--output", "x.jsonl")
     assert done.returncode == 2
     assert "--output goes with --exporter jsonl" in done.stderr
+
+
+def test_demo_fails_when_the_backend_refuses_every_span() -> None:
+    from tracing_api.testing import RecordingServer, Reply
+
+    with RecordingServer(default=Reply(400)) as zipkin:
+        done = run_demo("-m", "examples.helloworld", "--exporter", "zipkin",
+                        "--endpoint", zipkin.url + "/api/v2/spans")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 spans exported to zipkin; 15 dropped" in done.stdout
+    assert "(the exporter did not confirm delivery)" in done.stdout
