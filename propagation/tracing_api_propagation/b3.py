@@ -86,8 +86,17 @@ def _remote(trace_id: int, span_id: int, state: str) -> SpanContext:
     return remote_span_context(trace_id, span_id, flags, _NO_STATE, debug, deferred)
 
 
+def _first(value: str) -> str:
+    """The first of comma-joined values (a WSGI server joins a repeated header so); no valid
+    B3 value contains a comma."""
+    return value[: value.index(",")] if "," in value else value
+
+
 def parse_single(value: str) -> Optional[SpanContext]:
-    """The span context in a ``b3`` header value, or None when it is malformed."""
+    """The span context in a ``b3`` header value, or None when it is malformed. Of
+    comma-joined values (a repeated header) the first is read."""
+    if "," in value:
+        value = value[: value.index(",")]
     size = len(value)
     if size in (51, 35):
         # The usual {trace}-{span}-{state} (128- or 64-bit trace id), checked without the
@@ -129,26 +138,27 @@ def _multi(
     trace_hex: Optional[str], span_hex: Optional[str], sampled: Optional[str],
     flags: Optional[str], parent: Optional[str],
 ) -> Optional[SpanContext]:
-    """The span context in the values of the ``X-B3-*`` headers (None when absent), or None."""
+    """The span context in the values of the ``X-B3-*`` headers (None when absent), or None.
+    Of comma-joined values (a repeated header) the first is read."""
     if sampled is None:
         state = ""
     else:
-        decision = _SAMPLED.get(sampled.strip(_OWS).lower())
+        decision = _SAMPLED.get(_first(sampled).strip(_OWS).lower())
         if decision is None:
             return None
         state = "1" if decision else "0"
-    if flags is not None and flags.strip(_OWS) == "1":  # debug; other values are ignored
+    if flags is not None and _first(flags).strip(_OWS) == "1":  # debug; other values are ignored
         state = "d"
     if trace_hex is None and span_hex is None:
         return _remote(0, 0, state) if state else None
     if trace_hex is None or span_hex is None:
         return None
     if parent is not None:
-        parent = parent.strip(_OWS)
+        parent = _first(parent).strip(_OWS)
         if parent == _ZERO_ID or not _hex_id(parent, False):
             return None
-    trace_id = _hex_id(trace_hex.strip(_OWS), True)
-    span_id = _hex_id(span_hex.strip(_OWS), False)
+    trace_id = _hex_id(_first(trace_hex).strip(_OWS), True)
+    span_id = _hex_id(_first(span_hex).strip(_OWS), False)
     if not trace_id or not span_id:  # malformed, or zero: invalid either way
         return None
     return _remote(trace_id, span_id, state)

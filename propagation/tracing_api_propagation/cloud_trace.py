@@ -36,7 +36,11 @@ _VALUE = re.compile(r"([0-9a-fA-F]{32})/([0-9]{1,20})(?:;o=([01]?))?")
 
 
 def parse(value: str) -> Optional[SpanContext]:
-    """The remote span context in an ``X-Cloud-Trace-Context`` value, or None if malformed."""
+    """The remote span context in an ``X-Cloud-Trace-Context`` value, or None if malformed.
+    Of comma-joined values (a repeated header, as a WSGI server passes it) the first is read:
+    no valid value contains a comma."""
+    if "," in value:
+        value = value[: value.index(",")]
     match = _VALUE.fullmatch(value.strip(" \t"))
     if match is None:
         return None

@@ -73,8 +73,12 @@ def decode(value: Union[str, bytes]) -> Optional[bytes]:
         value = value[: _BASE64_READ + 8].decode("latin-1")
     elif value[:1] == "\x00":
         return value[:_LENGTH].encode("latin-1", "replace")
-    # Surrounding whitespace is not part of the value; a little of it is allowed for.
-    chunk = value[: _BASE64_READ + 8].strip()[:_BASE64_READ]
+    # Surrounding whitespace is not part of the value; a little of it is allowed for. Base64
+    # has no comma: one is where a WSGI server joined a repeated header, and the first wins.
+    chunk = value[: _BASE64_READ + 8]
+    if "," in chunk:
+        chunk = chunk[: chunk.index(",")]
+    chunk = chunk.strip()[:_BASE64_READ]
     if "-" in chunk or "_" in chunk:  # URL-safe alphabet (translate() costs a microsecond)
         chunk = chunk.translate(_URL_SAFE)
     try:

@@ -17,6 +17,13 @@ What Jaeger clients (and services still on them) send and read.
   ``jaeger-baggage: k1=v1, k2=v2``. Header names are case-insensitive, so keys are written in
   lower case and come back in lower case. Baggage read is merged into the context's and bounded
   like W3C baggage (180 entries, 8,192 bytes); the excess is dropped, unread.
+- Only keys made of ``0-9 a-z _ . -`` (after lower-casing) are written: the characters a gRPC
+  metadata name may hold, where one other character fails the whole call. W3C ``baggage``
+  still carries the others.
+- Written baggage is kept within 4,096 bytes, counting each header as its name, its value and
+  32 bytes (what HTTP/2 and gRPC charge per header). The same entries usually travel in W3C
+  ``baggage`` too (up to 8,192 bytes), and gRPC refuses a request whose headers pass 16 KiB:
+  both together, with the other headers, stay under it. Entries that do not fit are skipped.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ DEBUG_ID = "jaeger-debug-id"
 BAGGAGE_HEADER = "jaeger-baggage"
 MAX_BAGGAGE_ENTRIES = 180
 MAX_BAGGAGE_BYTES = 8192
+# Written: name + value + HEADER_OVERHEAD per uberctx-* header, at most MAX_WRITTEN_BAGGAGE_BYTES.
+MAX_WRITTEN_BAGGAGE_BYTES = 4096
+HEADER_OVERHEAD = 32
 
 _NO_STATE = TraceState()
 _TRACE_ID_MAX = (1 << 128) - 1
@@ -48,7 +58,8 @@ _SAMPLED = tuple(0x01 if flags & 0x03 else 0 for flags in range(16))
 _DEBUG = tuple(bool(flags & 0x02) for flags in range(16))
 _VALUE = re.compile(r"([0-9a-fA-F]{1,32}):([0-9a-fA-F]{1,16}):[0-9a-fA-F]{1,16}:([0-9a-fA-F]{1,2})")
 _MAX_READ = 256  # far more than the longest valid value, even URL-encoded
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
+# What every carrier takes in a header name: gRPC metadata allows no more (HTTP allows more).
+_NAME = re.compile(r"uberctx-[0-9a-z_.\-]+")
 
 
 def parse(value: str) -> Optional[SpanContext]:
@@ -143,14 +154,17 @@ class JaegerPropagator:
             used = 0
             written = 0
             for key, value in context.baggage.items():
+                if not isinstance(key, str) or not isinstance(value, str) or not key.isascii():
+                    continue  # isascii: U+212A (Kelvin) lowers to "k", another key
                 name = BAGGAGE_PREFIX + key.lower()
-                if not isinstance(value, str) or _TOKEN.fullmatch(name) is None:
-                    continue  # not a header name: W3C baggage can still carry it
+                if _NAME.fullmatch(name) is None:
+                    continue  # not a name every carrier takes: W3C baggage can still carry it
                 # errors="replace": a lone surrogate has no UTF-8 form and must not raise here.
                 encoded = quote(value, safe="", errors="replace")
-                used += len(name) + len(encoded)
-                if used > MAX_BAGGAGE_BYTES or written >= MAX_BAGGAGE_ENTRIES:
-                    break
+                size = len(name) + len(encoded) + HEADER_OVERHEAD
+                if used + size > MAX_WRITTEN_BAGGAGE_BYTES or written >= MAX_BAGGAGE_ENTRIES:
+                    continue  # a smaller entry may still fit
+                used += size
                 setter.set(carrier, name, encoded)
                 written += 1
 
@@ -171,10 +185,12 @@ class JaegerPropagator:
                 size = len(value)
                 if ((size == 53 and value[32] == ":" and value[49:52] == ":0:")
                         or (size == 37 and value[16] == ":" and value[33:36] == ":0:")):
-                    try:
-                        number = _from_bytes(_a2b_hex(value.replace(":", "")), "big")
-                    except ValueError:  # not only hex digits: parse() decides
-                        pass
+                    digits = value.replace(":", "")
+                    if len(digits) == size - 3:  # exactly the three separators checked above
+                        try:
+                            number = _from_bytes(_a2b_hex(digits), "big")
+                        except ValueError:  # not only hex digits: parse() decides
+                            pass
                 if number:
                     trace_id = number >> 72  # above the span id and the "0" and flags digits
                     span_id = (number >> 8) & _SPAN_ID_MAX

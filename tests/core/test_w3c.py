@@ -174,6 +174,13 @@ def test_tracestate_duplicate_keys_keep_the_first() -> None:
     assert list(state("a=1,b=2,a=3").items()) == [("a", "1"), ("b", "2")]
 
 
+def test_tracestate_received_with_duplicate_keys_keeps_the_first_and_forwards_it_once() -> None:
+    received = extract({"traceparent": PARENT, "tracestate": "a=1,b=2,a=3"}).trace_state
+    assert (len(received), list(received.items())) == (2, [("a", "1"), ("b", "2")])
+    assert received == TraceState([("a", "1"), ("b", "2"), ("a", "3")])
+    assert received.header() == "a=1,b=2"
+
+
 def test_tracestate_over_512_characters_drops_long_entries_first() -> None:
     long_entry = "long=" + "x" * 200
     short = [f"k{i:02d}=" + "v" * 40 for i in range(10)]  # 44 characters each
@@ -187,6 +194,14 @@ def test_tracestate_over_512_characters_then_drops_from_the_end() -> None:
     parsed = state(",".join(entries))
     assert list(parsed) == ["k00", "k01", "k02", "k03"]
     assert len(parsed.header()) <= 512
+
+
+def test_tracestate_built_over_512_characters_is_written_truncated() -> None:
+    entries = [(f"k{i:02d}", "v" * 100) for i in range(32)]
+    carrier: Dict[str, Any] = {}
+    sent = SpanContext(TRACE, SPAN, 1, TraceState(entries))
+    TraceContextPropagator().inject(EMPTY_CONTEXT.with_span_context(sent), carrier, DICT)
+    assert carrier["tracestate"] == ",".join(f"k{i:02d}=" + "v" * 100 for i in range(4))
 
 
 def test_tracestate_longer_than_the_grammar_allows_is_not_parsed() -> None:

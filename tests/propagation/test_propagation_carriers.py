@@ -169,6 +169,53 @@ def test_composite_extract_keeps_earlier_context_when_later_format_is_malformed(
     assert composite.extract(carrier, EMPTY_CONTEXT, DICT).span.context.span_id == CONTEXT.span_id
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize(("later", "header"), [
+    (B3MultiPropagator, {"x-b3-sampled": "1"}),
+    (B3Propagator, {"b3": "1"}),
+    (B3Propagator, {"b3": "0"}),
+    (JaegerPropagator, {"jaeger-debug-id": "abc"}),
+], ids=["x-b3-sampled", "b3-1", "b3-0", "jaeger-debug-id"])
+def test_composite_extract_sampling_only_header_keeps_an_earlier_valid_parent(
+    later: Callable[[], Propagator], header: Dict[str, str]
+) -> None:
+    composite = CompositePropagator([TraceContextPropagator(), later()])
+    received = composite.extract({"traceparent": TRACEPARENT, **header}, EMPTY_CONTEXT, DICT)
+    assert (received.span.context.trace_id, received.span.context.span_id) == (
+        CONTEXT.trace_id, CONTEXT.span_id)
+
+
+def test_composite_extract_sampling_only_header_counts_when_no_earlier_format_found_a_parent() -> None:
+    composite = CompositePropagator([TraceContextPropagator(), B3Propagator()])
+    received = composite.extract({"traceparent": "garbage", "b3": "0"}, EMPTY_CONTEXT, DICT)
+    assert received.span.context == SpanContext(0, 0, 0, is_remote=True)
+
+
+def test_composite_extract_keeps_the_parent_but_merges_baggage_of_a_later_format() -> None:
+    carrier = {"traceparent": TRACEPARENT, "jaeger-debug-id": "abc", "uberctx-user": "ann"}
+    composite = CompositePropagator([TraceContextPropagator(), JaegerPropagator()])
+    received = composite.extract(carrier, EMPTY_CONTEXT, DICT)
+    assert received.span.context.span_id == CONTEXT.span_id
+    assert dict(received.baggage) == {"user": "ann"}
+
+
+def test_composite_extract_valid_format_after_a_sampling_only_one_still_wins() -> None:
+    carrier = {"traceparent": TRACEPARENT, "b3": "1",
+               "uber-trace-id": "80f198ee56343ba864fe8b2a57d3eff7:e457b5a2e4d86bd1:0:1"}
+    composite = CompositePropagator([TraceContextPropagator(), B3Propagator(), JaegerPropagator()])
+    assert composite.extract(carrier, EMPTY_CONTEXT, DICT).span.context.span_id == 0xE457B5A2E4D86BD1
+
+
+def test_configured_sampling_only_header_does_not_start_a_new_trace() -> None:
+    tracing.configure(propagators=["tracecontext", "b3multi"], exporter="memory")
+    parent = tracing.extract({"traceparent": TRACEPARENT, "x-b3-sampled": "1"})
+    with capture() as spans, tracing.get_tracer("t").span("server", parent=parent):
+        pass
+    assert spans[0].context.trace_id == CONTEXT.trace_id
+
+
 def test_composite_merges_w3c_and_jaeger_baggage() -> None:
     carrier = {"baggage": "a=1", "uberctx-b": "2"}
     orders: List[List[Propagator]] = [[BaggagePropagator(), JaegerPropagator()],

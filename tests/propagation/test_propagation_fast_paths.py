@@ -4,8 +4,9 @@ exactly what the general Getter/Setter path gives, for every carrier, hostile on
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Tuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tracing_api_propagation import (
@@ -60,7 +61,7 @@ GENERAL = GeneralGetter()
 
 def _near_valid(value: str) -> st.SearchStrategy[str]:
     """``value`` and small corruptions of it: upper case, whitespace, one character changed."""
-    def corrupt(args: Any) -> str:
+    def corrupt(args: Tuple[int, int, str]) -> str:
         kind, position, char = args
         if not value:
             return char
@@ -74,8 +75,26 @@ def _near_valid(value: str) -> st.SearchStrategy[str]:
                                                 st.characters()).map(corrupt))
 
 
+def _with_separators(args: Tuple[bool, str, List[int]]) -> str:
+    """A Jaeger value of a length the fast path reads (37 or 53 characters, separators where it
+    looks for them) with more ``:`` put in at ``extra`` positions: one number, hex-wise, in
+    more than four fields."""
+    long, digits, extra = args
+    trace = digits[:32 if long else 16]
+    value = list(f"{trace}:{digits[32:48]}:0:{digits[48]}")
+    for position in extra:
+        value[position % len(value)] = ":"
+    return "".join(value)
+
+
+jaeger_like = st.tuples(
+    st.booleans(), st.text("0123456789abcdefABCDEF", min_size=49, max_size=49),
+    st.lists(st.integers(0, 52), max_size=3),
+).map(_with_separators)
+
 header_values = st.one_of(
     st.sampled_from(VALID).flatmap(_near_valid),
+    jaeger_like,
     st.text(max_size=80),
     st.binary(max_size=40),
     st.lists(st.sampled_from(VALID), max_size=2),
@@ -120,6 +139,20 @@ def test_inject_into_a_dict_directly_equals_the_general_path(
     FORMATS[name]().inject(context, fast, DICT)
     FORMATS[name]().inject(context, general, GENERAL)
     assert fast == general
+
+
+@fuzz
+@given(value=jaeger_like)
+def test_jaeger_extract_from_a_dict_equals_the_general_path_with_extra_separators(value: str) -> None:
+    carrier = {"uber-trace-id": value}
+    _same(JaegerPropagator().extract(carrier, EMPTY_CONTEXT, DICT),
+          JaegerPropagator().extract(carrier, EMPTY_CONTEXT, GENERAL))
+
+
+@pytest.mark.parametrize("value", ["aaaaaaaaaaaa:1:1:bbbbbbbbbbbbbbbb:0:1",
+                                   "a" * 28 + ":1:1:" + "b" * 16 + ":0:1"])
+def test_jaeger_extract_from_a_dict_refuses_six_fields_of_a_valid_length(value: str) -> None:
+    assert not JaegerPropagator().extract({"uber-trace-id": value}, EMPTY_CONTEXT, DICT).span.context.is_valid
 
 
 def test_extract_from_a_dict_finds_a_header_in_another_case() -> None:

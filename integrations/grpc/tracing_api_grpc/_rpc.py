@@ -224,10 +224,16 @@ def finish(
         log.debug("span not ended", exc_info=True)
 
 
+# What grpcio takes in a metadata name; any other character (upper case, ``~``, ``*``) fails
+# the whole call with INTERNAL "Invalid metadata".
+_METADATA_NAME = re.compile(r"[0-9a-z_.\-]+")
+
+
 def _valid_pair(key: str, value: MetadataValue) -> bool:
-    # grpcio raises on a str value for a ``-bin`` key and on non-printable text values; a
-    # propagator's mistake must not fail the caller's RPC, so such a pair is left out.
-    if not isinstance(key, str) or not key or key != key.lower():
+    # grpcio fails the call for a name outside [0-9a-z_.-], a str value for a ``-bin`` key and
+    # a non-printable text value; a propagator's mistake (or a header from a stranger that a
+    # propagator copied) must not fail the caller's RPC, so such a pair is left out.
+    if not isinstance(key, str) or _METADATA_NAME.fullmatch(key) is None:
         return False
     if key.endswith("-bin"):
         return isinstance(value, bytes)
