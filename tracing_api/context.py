@@ -217,37 +217,44 @@ class use_span:
         self._token: Any = None  # a Token while entered once; a list of them when entered again
 
     def __enter__(self) -> AnySpan:
-        token = _SPAN.set(self._span)
-        held = self._token
-        if held is None:
-            self._token = token
-        elif type(held) is list:
-            held.append(token)
+        span = self._span
+        if self._token is None:
+            self._token = _SPAN.set(span)
         else:  # entered again, nested or from another task: each entry keeps its own token
+            self._enter_again()
+        return span
+
+    def _enter_again(self) -> None:
+        held = self._token
+        token = _SPAN.set(self._span)
+        if type(held) is list:
+            held.append(token)
+        else:
             self._token = [held, token]
-        return self._span
 
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        span = self._span
         held = self._token
-        if type(held) is list:
-            if _own(_SPAN, held) is None and held:  # none of this context's: see _detach
-                _detach(_SPAN, held.pop(), span)
-            if not held:
-                self._token = None
-        elif held is not None:
+        if type(held) is Token:
             self._token = None
             try:
                 _SPAN.reset(held)
             except (ValueError, RuntimeError):  # left from another context
-                _detach(_SPAN, held, span)
-        if exc is not None and self._record and isinstance(span, Span):
-            record_error(span, exc)
+                _detach(_SPAN, held, self._span)
+        elif held is not None:
+            self._exit_again(held)
+        if exc is not None and self._record and isinstance(self._span, Span):
+            record_error(self._span, exc)
         if self._end_on_exit:
-            span.end()
+            self._span.end()
+
+    def _exit_again(self, held: List[Token[AnySpan]]) -> None:
+        if _own(_SPAN, held) is None and held:  # none of this context's: see _detach
+            _detach(_SPAN, held.pop(), self._span)
+        if not held:
+            self._token = None
 
 
 class use_context:
