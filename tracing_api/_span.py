@@ -249,12 +249,13 @@ class Span:
             cleaned, dropped = clean_attributes(
                 attributes, limits.event_attributes, limits.value_length
             )
+            cleaned = cleaned or EMPTY_ATTRIBUTES
         else:
             cleaned, dropped = EMPTY_ATTRIBUTES, 0
         events.append(_tuple_new(Event, (
             name if type(name) is str else as_text(name, "event"),
             time_ns() if timestamp is None else _timestamp(timestamp),
-            cleaned or EMPTY_ATTRIBUTES,
+            cleaned,
             dropped,
         )))
 
