@@ -20,17 +20,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from otlp_decoding import assert_matches, flat, parse_json, parse_protobuf
 
 FAST = delivery.RetryPolicy(initial_backoff=0.01, max_backoff=0.05, deadline=5.0)
-OTLP_ENV = [f"{prefix}{traces}{name}" for prefix in ("TRACING_OTLP_", "OTEL_EXPORTER_OTLP_")
-            for traces in ("TRACES_", "") for name in
-            ("ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL")]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in OTLP_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     with RecordingServer() as running:

@@ -20,17 +20,6 @@ import tracing_api as tracing
 from tracing_api import delivery
 
 EXAMPLES = int(os.environ.get("TRACING_FUZZ_EXAMPLES", "200"))
-OTLP_ENV = [f"{prefix}{traces}{name}" for prefix in ("TRACING_OTLP_", "OTEL_EXPORTER_OTLP_")
-            for traces in ("TRACES_", "") for name in
-            ("ENDPOINT", "HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL")]
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in OTLP_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.mark.parametrize(("variable", "value"), [
     ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318/v1/traces"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"),
