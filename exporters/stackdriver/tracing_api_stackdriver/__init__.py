@@ -10,7 +10,9 @@ Options (keyword arguments of ``configure`` or of ``exporter``): ``project_id``,
 ``credentials`` (a ``google.auth`` credentials object; Application Default Credentials when
 left out), ``client`` (a ready ``google.cloud.trace_v2.TraceServiceClient``), ``timeout``
 (seconds per call), ``retry`` (a ``tracing_api.delivery.RetryPolicy``: backoff and the total
-deadline of one export), ``max_spans_per_request`` and ``max_request_bytes``.
+deadline of one export), ``max_spans_per_request`` and ``max_request_bytes``. Spans are cut to
+the Cloud Trace v2 API's limits (``Limits()``); ``CloudTraceExporter(project_id,
+limits=Limits(...))`` sends within others.
 
 Importing this package loads nothing from Google: the client library is imported when an
 exporter is made.
@@ -18,6 +20,7 @@ exporter is made.
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any, Optional
 
 from tracing_api import ConfigurationError
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from tracing_api.delivery import RetryPolicy
 
     from ._exporter import CloudTraceExporter
+    from ._mapping import Limits
 
 __version__ = "0.1.0"
 
@@ -55,16 +59,19 @@ def exporter(
     touches the network: the client is made at the first export unless ``client`` is given.
     Raises ``ConfigurationError`` for a missing project id or a bad option.
     """
-    from tracing_api.delivery import RetryPolicy
+    from tracing_api.delivery import retry_setting
 
     if client is not None and not callable(getattr(client, "batch_write_spans", None)):
         raise ConfigurationError(
             f"exporter 'stackdriver': client: expected a google.cloud.trace_v2."
             f"TraceServiceClient, got {client!r}")
-    if retry is not None and not isinstance(retry, RetryPolicy):
+    if client is not None and inspect.iscoroutinefunction(client.batch_write_spans):
+        # Export runs on a plain thread: a coroutine would never be awaited, nothing sent.
         raise ConfigurationError(
-            f"exporter 'stackdriver': retry: expected a tracing_api.delivery.RetryPolicy, "
-            f"got {retry!r}")
+            f"exporter 'stackdriver': client: expected a google.cloud.trace_v2."
+            f"TraceServiceClient, got an asynchronous client ({type(client).__name__}); "
+            f"pass the synchronous one")
+    policy = retry_setting(retry, "exporter 'stackdriver': retry")
     _positive(timeout, "timeout")
     _positive(max_spans_per_request, "max_spans_per_request", integer=True)
     _positive(max_request_bytes, "max_request_bytes", integer=True,
@@ -78,7 +85,7 @@ def exporter(
             f'"tracing-api[stackdriver]" ({exc})') from exc
     return CloudTraceExporter(
         project, client=client, credentials=credentials, timeout=float(timeout),
-        retry=retry if retry is not None else RetryPolicy(),
+        retry=policy,
         max_spans_per_request=int(max_spans_per_request),
         max_request_bytes=int(max_request_bytes),
     )
@@ -90,7 +97,11 @@ def __getattr__(name: str) -> Any:
         from ._exporter import CloudTraceExporter
 
         return CloudTraceExporter
+    if name == "Limits":
+        from ._mapping import Limits
+
+        return Limits
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CloudTraceExporter", "__version__", "exporter"]
+__all__ = ["CloudTraceExporter", "Limits", "__version__", "exporter"]

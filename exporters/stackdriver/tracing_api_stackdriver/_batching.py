@@ -113,8 +113,9 @@ def split(spans: Sequence[Any], sizes: Sequence[int], name: str, max_spans: int,
 def request(name: str, spans: Sequence[Any]) -> Any:
     """A ``BatchWriteSpansRequest`` (client type) for project resource ``name``.
 
-    A stack trace already sent in full in this request is sent again as its hash id only, as
-    Cloud Trace allows within one request; the messages given are left unchanged.
+    A stack trace already sent in full in this request for the same trace is sent again as its
+    hash id only, as Cloud Trace allows; a hash is never referred to across traces, whose spans
+    the backend may store apart. The messages given are left unchanged.
     """
     out = REQUEST(name=name)
     seen = set()
@@ -123,7 +124,9 @@ def request(name: str, spans: Sequence[Any]) -> Any:
         added.CopyFrom(span)
         hash_id = span.stack_trace.stack_trace_hash_id
         if hash_id:
-            if hash_id in seen:
+            # The span's resource name without its span id: projects/P/traces/T.
+            key = (span.name.rpartition("/spans/")[0], hash_id)
+            if key in seen:
                 added.stack_trace.ClearField("stack_frames")
-            seen.add(hash_id)
+            seen.add(key)
     return WRAP(out)

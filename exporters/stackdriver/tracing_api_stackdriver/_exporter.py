@@ -4,16 +4,18 @@ Every call carries its own timeout and no client-side retry (the client library'
 retry waits up to 120 s): retries are ``tracing_api.delivery``'s, within one deadline for the
 whole ``export``. A request the backend refuses as INVALID_ARGUMENT is cut in halves and the
 halves sent again, down to the single spans at fault, so one bad span never costs its
-neighbours.
+neighbours; where both halves are refused whole, the fault is likely the whole batch's, and
+cutting stops after ``MAX_REFUSED_SPLITS`` such levels. The client is made on a helper thread
+at the first export, so finding credentials never holds an export past its deadline.
 """
 
 from __future__ import annotations
 
-import collections
+import inspect
 import logging
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from tracing_api.delivery import Outcome, RetryPolicy, Sender, grpc_outcome
 from tracing_api.export import ExportResult, PartialSuccess, SpanData
@@ -24,7 +26,27 @@ _log = logging.getLogger("tracing_api.stackdriver")
 
 CLIENT_RETRY_SECONDS = 60.0
 """How long a failure to make the Cloud Trace client is kept before it is tried again."""
+MAX_REFUSED_SPLITS = 3
+"""Levels of cutting a refused request in halves whose both halves are refused whole, after
+which the spans left are counted as rejected unsent: a batch refused as a whole costs at most
+15 requests, whatever its size."""
 _DEFAULT_RETRY = RetryPolicy()
+
+
+class ClientNotReady(Exception):
+    """The Cloud Trace client is still being made (credentials still being looked for)."""
+
+
+class _Refusals:
+    """What Cloud Trace refused in one export, logged once at its end."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.detail = ""
+
+    def add(self, count: int, detail: str) -> None:
+        self.count += count
+        self.detail = self.detail or detail
 
 
 def _retry_after(exc: Any) -> Optional[float]:
@@ -52,6 +74,8 @@ def _classify(exc: BaseException) -> Tuple[Outcome, str]:
         return (outcome._replace(retry_after=after) if after is not None else outcome), name
     if isinstance(exc, auth_exceptions.TransportError):  # could not reach the token server
         return Outcome.retry(f"credentials: {exc}"), "UNAVAILABLE"
+    if isinstance(exc, ClientNotReady):
+        return Outcome.retry(str(exc)), "UNAVAILABLE"
     return Outcome.permanent(f"{type(exc).__name__}: {exc}"), type(exc).__name__
 
 
@@ -59,8 +83,9 @@ class CloudTraceExporter:
     """Sends spans to Google Cloud Trace. Made by ``tracing_api_stackdriver.exporter(...)``.
 
     ``export`` never raises and takes at most ``retry.deadline`` seconds (plus one call's
-    ``timeout`` at worst); ``shutdown`` is idempotent, returns at once, interrupts any backoff
-    and closes the client if this exporter made it. Counts are in ``stats()``.
+    ``timeout`` at worst), however long making the client takes; ``shutdown`` is idempotent,
+    returns at once, interrupts any backoff and closes the client if this exporter made it.
+    Counts are in ``stats()``.
     """
 
     def __init__(
@@ -83,6 +108,7 @@ class CloudTraceExporter:
         self._owns_client = client is None
         self._credentials = credentials
         self._client_error: Optional[Tuple[BaseException, float]] = None
+        self._building: Optional[threading.Event] = None  # set when the helper thread is done
         self._client_lock = threading.Lock()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -90,7 +116,10 @@ class CloudTraceExporter:
                         "requests": 0, "attempts": 0, "retries": 0}
         self._failing = False
 
-    def _get_client(self) -> Any:
+    def _get_client(self, wait: float) -> Any:
+        """The client; made on a helper thread at first use, waited for at most ``wait``
+        seconds. Raises the error that made it fail, or ``ClientNotReady``.
+        """
         with self._client_lock:
             if self._stop.is_set():
                 raise RuntimeError("shut down")
@@ -100,13 +129,38 @@ class CloudTraceExporter:
                 error, when = self._client_error
                 if time.monotonic() - when < CLIENT_RETRY_SECONDS:
                     raise error
-        # Made on first use, not at configure(): finding credentials may ask the metadata
-        # server, which must not hold up the application's start. Made outside the lock, so
-        # shutdown() never waits for it.
-        from google.cloud.trace_v2 import TraceServiceClient
+                self._client_error = None
+            done = self._building
+            if done is None:
+                # Made at the first export, not at configure(), and on its own thread: finding
+                # credentials may ask the metadata server, which can take many seconds and
+                # heeds no deadline of ours.
+                done = self._building = threading.Event()
+                try:
+                    threading.Thread(target=self._make_client, args=(done,), daemon=True,
+                                     name="tracing-api-stackdriver-client").start()
+                except Exception:
+                    self._building = None
+                    raise
+        done.wait(max(wait, 0.0))  # shutdown() sets it too
+        with self._client_lock:
+            made: Any = self._client  # set by the helper thread meanwhile, perhaps
+            failure = self._client_error
+        if self._stop.is_set():
+            raise RuntimeError("shut down")
+        if made is not None:
+            return made
+        if failure is not None:
+            raise failure[0]
+        raise ClientNotReady("the Cloud Trace client is still being made (looking for "
+                             "credentials); these spans are not sent")
 
+    def _make_client(self, done: threading.Event) -> None:
+        made: Any = None
         try:
-            made: Any = TraceServiceClient(credentials=self._credentials)
+            from google.cloud.trace_v2 import TraceServiceClient
+
+            made = TraceServiceClient(credentials=self._credentials)
         except Exception as exc:
             # Kept for a while: looking for credentials on every export could cost seconds each
             # time; tried again after CLIENT_RETRY_SECONDS, for a failure that passes (the
@@ -114,17 +168,16 @@ class CloudTraceExporter:
             with self._client_lock:
                 self._client_error = (exc, time.monotonic())
             _log.warning("Cloud Trace exporter has no client: %s: %s", type(exc).__name__, exc)
-            raise
         with self._client_lock:
-            if self._client is None and not self._stop.is_set():
-                self._client = made
-                return made
-            current: Any = self._client
-        if current is None:  # shut down meanwhile
-            made.transport.close()
-            raise RuntimeError("shut down")
-        made.transport.close()  # another thread made one first
-        return current
+            self._building = None
+            if made is not None and not self._stop.is_set():
+                self._client, made = made, None
+        if made is not None:  # shut down meanwhile: nobody will use it
+            try:
+                made.transport.close()
+            except Exception:
+                _log.debug("closing the Cloud Trace client failed", exc_info=True)
+        done.set()
 
     def _map(self, spans: Sequence[SpanData]) -> Tuple[List[Any], List[int], int]:
         messages: List[Any] = []
@@ -157,50 +210,84 @@ class CloudTraceExporter:
             return ExportResult.FAILURE
         if not spans:
             return ExportResult.SUCCESS
+        refusals = _Refusals()
         try:
             end = time.monotonic() + self.retry.deadline
             messages, sizes, rejected = self._map(spans)
             exported = failed = 0
             for group in _batching.split(messages, sizes, self._name, self.max_spans_per_request,
                                          self.max_request_bytes):
-                done = self._send([messages[i] for i in group], end)
+                done = self._send([messages[i] for i in group], end, refusals)
                 exported += done[0]
                 rejected += done[1]
                 failed += done[2]
         except Exception as exc:  # a bug must not reach the pipeline; the batch is lost
             _log.warning("Cloud Trace export failed: %s: %s", type(exc).__name__, exc)
             exported, rejected, failed = 0, 0, len(spans)
+        if refusals.count:
+            # Once per export, however many spans or requests: a batch refused whole must not
+            # flood the application's log. Each refused span is logged at DEBUG.
+            _log.warning("Cloud Trace refused %d of %d spans as invalid (%s)", refusals.count,
+                         len(spans), refusals.detail)
         self._count(exported, rejected, failed)
         if exported == len(spans):
             return ExportResult.SUCCESS
         # Some went through: the pipeline counts exactly those as exported.
         return PartialSuccess(exported) if exported else ExportResult.FAILURE
 
-    def _send(self, messages: List[Any], end: float) -> Tuple[int, int, int]:
+    def _send(self, messages: List[Any], end: float,
+              refusals: _Refusals) -> Tuple[int, int, int]:
         """Deliver ``messages``, halving a request refused as invalid; returns how many spans
         were exported, rejected and failed.
         """
-        exported = rejected = failed = 0
-        pending: Deque[List[Any]] = collections.deque([messages])
-        while pending:
-            part = pending.popleft()
-            if self._stop.is_set() or time.monotonic() >= end:
-                failed += len(part)
+        counts = [0, 0, 0]  # exported, rejected, failed
+        # Refused parts still to cut, each with how many cuts above it had both halves
+        # refused whole.
+        refused: List[Tuple[List[Any], int]] = []
+        if self._try(messages, end, counts, refusals):
+            refused.append((messages, 0))
+        while refused:
+            part, both = refused.pop()
+            if both >= MAX_REFUSED_SPLITS:
+                # Halves refused whole, level after level: the fault is most likely not in a
+                # few spans but in all of them (a project the backend refuses, clocks far
+                # off). Cutting on would cost ever more requests for nothing.
+                counts[1] += len(part)
+                refusals.add(len(part), "")
+                _log.debug("Cloud Trace: %d spans refused with their neighbours, counted as "
+                           "rejected without cutting further", len(part))
                 continue
-            outcome, code = self._deliver(part, end)
-            if outcome.ok:
-                exported += len(part)
-            elif code == "INVALID_ARGUMENT" and len(part) > 1:
-                half = len(part) // 2
-                pending.appendleft(part[half:])
-                pending.appendleft(part[:half])
-            elif code == "INVALID_ARGUMENT":
-                rejected += 1
-                _log.warning("Cloud Trace refused span %s: %s", part[0].name, outcome.detail)
-            else:
-                failed += len(part)
+            half = len(part) // 2
+            found = [piece for piece in (part[:half], part[half:])
+                     if self._try(piece, end, counts, refusals)]
+            level = both + (len(found) == 2)
+            for piece in reversed(found):  # the first half is cut first
+                refused.append((piece, level))
+        return counts[0], counts[1], counts[2]
+
+    def _try(self, part: List[Any], end: float, counts: List[int],
+             refusals: _Refusals) -> bool:
+        """Send ``part`` once (with retries) and count what became of it; True when Cloud Trace
+        refused it as invalid and it holds several spans, to be cut apart.
+        """
+        if self._stop.is_set() or time.monotonic() >= end:
+            counts[2] += len(part)
+            return False
+        outcome, code = self._deliver(part, end)
+        if outcome.ok:
+            counts[0] += len(part)
+        elif code == "INVALID_ARGUMENT" and len(part) > 1:
+            refusals.add(0, outcome.detail)  # the backend's reason, for the one warning
+            return True
+        elif code == "INVALID_ARGUMENT":
+            counts[1] += 1
+            refusals.add(1, f"span {_mapping.span_id_of(part[0])}: {outcome.detail}")
+            _log.debug("Cloud Trace refused span %s: %s", part[0].name, outcome.detail)
+        else:
+            counts[2] += len(part)
+            if not self._stop.is_set():  # failing because shut down is no news to log
                 self._note(outcome)
-        return exported, rejected, failed
+        return False
 
     def _deliver(self, part: List[Any], end: float) -> Tuple[Outcome, str]:
         request = _batching.request(self._name, part)
@@ -211,12 +298,23 @@ class CloudTraceExporter:
                 codes[0] = "CANCELLED"
                 return Outcome.permanent("shut down")
             try:
-                client = self._get_client()
-                client.batch_write_spans(request=request, retry=None,
-                                         timeout=max(min(self.timeout, remaining), 0.001))
+                client = self._get_client(remaining)
+                remaining = end - time.monotonic()
+                result = client.batch_write_spans(request=request, retry=None,
+                                                  timeout=max(min(self.timeout, remaining),
+                                                              0.001))
             except Exception as exc:
                 outcome, codes[0] = _classify(exc)
                 return outcome
+            if inspect.isawaitable(result):
+                # An asynchronous client: nothing was sent. Closed, so no "never awaited"
+                # warning; a failure, never a success.
+                close = getattr(result, "close", None)
+                if callable(close):
+                    close()
+                codes[0] = "FAILED_PRECONDITION"
+                return Outcome.permanent("client: batch_write_spans returned an awaitable; "
+                                         "pass a synchronous TraceServiceClient")
             codes[0] = "OK"
             return Outcome.success()
 
@@ -265,6 +363,9 @@ class CloudTraceExporter:
         self._stop.set()
         with self._client_lock:
             client, self._client = self._client, None
+            building = self._building
+        if building is not None:
+            building.set()  # an export waiting for the client stops waiting
         if client is not None and self._owns_client:
             try:
                 client.transport.close()

@@ -9,7 +9,7 @@ client's types: several times faster than the wrapper classes, and the same byte
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from google.cloud.trace_v2.types import trace as _types
 
@@ -17,7 +17,7 @@ from tracing_api import SpanKind, StatusCode, __version__
 from tracing_api.export import SpanData
 
 from . import _stacktrace
-from ._truncate import byte_length, truncate
+from ._truncate import clean, truncate
 
 SPAN = _types.Span.pb()
 """The raw protobuf class of a Cloud Trace span."""
@@ -30,18 +30,21 @@ AGENT = f"tracing-api {__version__}"
 
 
 class Limits(NamedTuple):
-    """Cloud Trace's documented limits on one span (bytes are UTF-8 bytes).
+    """The limits on one span of the Cloud Trace v2 API (``BatchWriteSpans``), which this
+    exporter calls, as its protocol reference gives them. Bytes are UTF-8 bytes.
 
-    ``description_bytes`` bounds an event's description and ``file_bytes`` a stack frame's file
-    name, as the API reference gives them; the rest are from Cloud Trace's quotas page.
+    These are not the Telemetry (OTLP) API's larger limits. ``CloudTraceExporter(limits=...)``
+    takes other values for a backend that allows more.
     """
 
-    name_bytes: int = 1024
-    attributes: int = 1024
-    key_bytes: int = 512
-    value_bytes: int = 65_532
-    time_events: int = 256
+    name_bytes: int = 128
+    attributes: int = 32
+    key_bytes: int = 128
+    value_bytes: int = 256
+    time_events: int = 32
+    annotation_attributes: int = 4
     links: int = 128
+    link_attributes: int = 32
     description_bytes: int = 256
     function_bytes: int = 1024
     file_bytes: int = 256
@@ -73,6 +76,8 @@ _HTTP_LABELS = {
 _HTTP_ONLY_IF_HTTP = frozenset({"url.full", "server.address", "user_agent.original"})
 _AGENT_LABEL = "g.co/agent"
 _RESOURCE_KEYS = ("service.name",)
+# Cloud Trace documents no limit for a status message; this keeps one span's size bounded.
+_STATUS_MESSAGE_BYTES = 65_532
 
 
 def label(key: str, is_http: bool) -> str:
@@ -109,23 +114,44 @@ def _set_value(target: Any, value: object, limits: Limits) -> None:
                     limits.value_bytes)
 
 
+def _key(name: str) -> Tuple[str, int]:
+    # A key may hold lone surrogates (bytes decoded with "surrogateescape"): protobuf refuses
+    # those, so they become "?" as in values; the size is of what is sent.
+    if name.isascii():
+        return name, len(name)
+    text, data = clean(name)
+    return text, len(data)
+
+
 def fill_attributes(target: Any, items: Iterable[Tuple[str, object]], dropped: int,
-                    limits: Limits, is_http: bool = False) -> None:
-    """Put ``items`` into the ``Attributes`` message ``target``, within the limits; count the
-    ones left out (too many, key too long, or a second key for the same label).
+                    limits: Limits, most: int) -> None:
+    """Put ``items`` (label, value) into the ``Attributes`` message ``target``, at most ``most``
+    in all, within the limits; count the ones left out (too many, key too long, or a second key
+    for the same label).
     """
     attribute_map = target.attribute_map
     count = len(attribute_map)
     for key, value in items:
-        name = label(key, is_http)
-        if name in attribute_map or byte_length(name) > limits.key_bytes or \
-                count >= limits.attributes:
+        name, size = _key(key)
+        if count >= most or size > limits.key_bytes or name in attribute_map:
             dropped += 1
             continue
         _set_value(attribute_map[name], value, limits)
         count += 1
     if dropped:
         target.dropped_attributes_count = min(dropped, _INT32_MAX)
+
+
+def _labelled(attributes: Mapping[str, object], is_http: bool) -> List[Tuple[str, object]]:
+    """The span's attributes under their Cloud Trace names, the console's own ``/http/*``
+    labels first: with room for only 32, those are what the console shows a request by.
+    """
+    console: List[Tuple[str, object]] = []
+    others: List[Tuple[str, object]] = []
+    for key, value in attributes.items():
+        name = label(key, is_http)
+        (console if name is not key else others).append((name, value))
+    return console + others if console else others
 
 
 def _timestamp(target: Any, nanoseconds: int) -> None:
@@ -144,7 +170,7 @@ def _status(span: SpanData, target: Any) -> None:
             and 0 < grpc_code <= 16
         target.code = grpc_code if ok else _GRPC_UNKNOWN
         if span.status.description:
-            target.message = truncate(span.status.description, LIMITS.value_bytes)[0]
+            target.message = truncate(span.status.description, _STATUS_MESSAGE_BYTES)[0]
 
 
 def _stack_trace(span: SpanData, target: Any, limits: Limits) -> None:
@@ -187,15 +213,17 @@ def to_span(span: SpanData, project_id: str, limits: Limits = LIMITS) -> Any:
 
     attributes: Mapping[str, object] = span.attributes
     is_http = "http.request.method" in attributes or "http.method" in attributes
+    # The agent label goes first, so the attribute limit never cuts it.
     out.attributes.attribute_map[_AGENT_LABEL].string_value.value = AGENT
-    fill_attributes(out.attributes, attributes.items(), span.dropped_attributes, limits, is_http)
+    fill_attributes(out.attributes, _labelled(attributes, is_http), span.dropped_attributes,
+                    limits, limits.attributes)
     extra = [(k, span.resource[k]) for k in _RESOURCE_KEYS
              if k in span.resource and k not in attributes]
     if extra and len(out.attributes.attribute_map) < limits.attributes:
         # Resource keys fill free room only; they are not the span's own and never count as
         # dropped from it.
         saved = out.attributes.dropped_attributes_count
-        fill_attributes(out.attributes, extra, 0, limits)
+        fill_attributes(out.attributes, extra, 0, limits, limits.attributes)
         out.attributes.dropped_attributes_count = saved
 
     events = span.events[: limits.time_events]
@@ -204,7 +232,7 @@ def to_span(span: SpanData, project_id: str, limits: Limits = LIMITS) -> Any:
         _timestamp(added.time, event.timestamp)
         _set_string(added.annotation.description, event.name, limits.description_bytes)
         fill_attributes(added.annotation.attributes, event.attributes.items(),
-                        event.dropped_attributes, limits)
+                        event.dropped_attributes, limits, limits.annotation_attributes)
     dropped_events = span.dropped_events + len(span.events) - len(events)
     if dropped_events:
         out.time_events.dropped_annotations_count = min(dropped_events, _INT32_MAX)
@@ -215,7 +243,7 @@ def to_span(span: SpanData, project_id: str, limits: Limits = LIMITS) -> Any:
         added.trace_id = format(link.context.trace_id, "032x")
         added.span_id = format(link.context.span_id, "016x")
         fill_attributes(added.attributes, link.attributes.items(), link.dropped_attributes,
-                        limits)
+                        limits, limits.link_attributes)
     dropped_links = span.dropped_links + len(span.links) - len(links)
     if dropped_links:
         out.links.dropped_links_count = min(dropped_links, _INT32_MAX)

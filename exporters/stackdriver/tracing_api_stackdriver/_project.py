@@ -2,7 +2,8 @@
 
 In order: the ``project_id`` option; ``GOOGLE_CLOUD_PROJECT`` (or the older ``GCLOUD_PROJECT``);
 the credentials object passed in; then Application Default Credentials as far as they are files:
-the key file ``GOOGLE_APPLICATION_CREDENTIALS`` names, and the gcloud configuration. Asking the
+the key file ``GOOGLE_APPLICATION_CREDENTIALS`` names, and the gcloud configuration (the one
+``CLOUDSDK_ACTIVE_CONFIG_NAME`` names, else the active one, as gcloud picks). Asking the
 metadata server (what ``google.auth.default()`` does last) costs a network round trip and, off
 Google Cloud, seconds of retries at start-up: on Compute Engine, GKE or Cloud Run, set
 ``GOOGLE_CLOUD_PROJECT`` or pass ``project_id``.
@@ -21,6 +22,9 @@ from tracing_api import ConfigurationError
 # A project id (6-30 of [a-z0-9-]), optionally behind a domain ("example.com:my-project"). Kept
 # loose on purpose: the backend is the judge; this catches typos that would make bad names.
 _PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_\-]*\Z")
+
+# gcloud's own rule for configuration names.
+_CONFIG_NAME = re.compile(r"[a-z][-a-z0-9]*\Z")
 
 MISSING = (
     "exporter 'stackdriver': no Google Cloud project id; pass project_id=..., set "
@@ -58,6 +62,20 @@ def _gcloud_directory() -> str:
     return os.path.join(os.path.expanduser("~"), ".config", "gcloud")
 
 
+def _active_config(directory: str) -> Optional[str]:
+    # As gcloud decides it: the variable first (set per shell or per deployment), then the file
+    # `gcloud config configurations activate` writes. A name gcloud would refuse (one with a
+    # path in it, say) names no configuration.
+    named = os.environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip()
+    if not named:
+        try:
+            with open(os.path.join(directory, "active_config"), encoding="utf-8") as file:
+                named = file.read().strip() or "default"
+        except (OSError, UnicodeDecodeError):
+            named = "default"
+    return named if _CONFIG_NAME.match(named) else None
+
+
 def _from_gcloud() -> Optional[str]:
     directory = _gcloud_directory()
     project = _from_key_file(os.path.join(directory, "application_default_credentials.json"))
@@ -66,11 +84,9 @@ def _from_gcloud() -> Optional[str]:
     env_project = os.environ.get("CLOUDSDK_CORE_PROJECT")
     if env_project:
         return env_project
-    try:
-        with open(os.path.join(directory, "active_config"), encoding="utf-8") as file:
-            active = file.read().strip() or "default"
-    except OSError:
-        active = "default"
+    active = _active_config(directory)
+    if active is None:
+        return None
     parser = configparser.ConfigParser()
     try:
         parser.read(os.path.join(directory, "configurations", f"config_{active}"),

@@ -37,9 +37,3 @@ def truncate(value: str, limit: int) -> Tuple[str, int]:
         cut -= 1
     return data[:cut].decode("utf-8"), len(data) - cut
 
-
-def byte_length(value: str) -> int:
-    """How many UTF-8 bytes ``value`` takes once sendable."""
-    if value.isascii():
-        return len(value)
-    return len(clean(value)[1])

@@ -13,6 +13,7 @@ from tracing_api_stackdriver import exporter as make
 
 import tracing_api as tracing
 from tracing_api import ConfigurationError, ExportResult, SpanKind
+from tracing_api.delivery import RetryPolicy
 from tracing_api.export import SpanData
 
 
@@ -20,7 +21,7 @@ from tracing_api.export import SpanData
 def no_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """An environment where no project id can be found: no variables, an empty gcloud dir."""
     for name in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS",
-                 "CLOUDSDK_CORE_PROJECT"):
+                 "CLOUDSDK_CORE_PROJECT", "CLOUDSDK_ACTIVE_CONFIG_NAME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
     return tmp_path
@@ -110,6 +111,51 @@ def test_project_id_from_the_gcloud_configuration(no_project: Path) -> None:
     configurations.mkdir(parents=True)
     (configurations / "config_default").write_text("[core]\nproject = from-gcloud\n")
     assert make().project_id == "from-gcloud"
+
+
+def _gcloud_configurations(no_project: Path) -> Path:
+    directory = no_project / "gcloud"
+    (directory / "configurations").mkdir(parents=True)
+    (directory / "configurations" / "config_default").write_text("[core]\nproject = dev-box\n")
+    (directory / "configurations" / "config_prod").write_text("[core]\nproject = prod-app\n")
+    return directory
+
+
+def test_project_id_from_the_gcloud_configuration_the_active_config_file_names(
+    no_project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CLOUDSDK_ACTIVE_CONFIG_NAME", raising=False)
+    (_gcloud_configurations(no_project) / "active_config").write_text("prod\n")
+    assert make().project_id == "prod-app"
+
+
+def test_cloudsdk_active_config_name_wins_over_the_active_config_file(
+    no_project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (_gcloud_configurations(no_project) / "active_config").write_text("default")
+    monkeypatch.setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", "prod")
+    assert make().project_id == "prod-app"
+
+
+def test_malformed_cloudsdk_active_config_name_reads_no_file(
+    no_project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    directory = _gcloud_configurations(no_project)
+    (directory / "configurations" / "config_..").write_text("[core]\nproject = elsewhere\n")
+    monkeypatch.setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", "..")
+    with pytest.raises(ConfigurationError, match="no Google Cloud project id"):
+        make()
+
+
+@pytest.mark.parametrize("policy", [
+    RetryPolicy(deadline=float("inf")), RetryPolicy(deadline="5"),  # type: ignore[arg-type]
+    RetryPolicy(initial_backoff=-1.0), RetryPolicy(max_attempts=1.5),  # type: ignore[arg-type]
+])
+def test_unusable_retry_policy_is_a_configuration_error_naming_retry(
+    policy: RetryPolicy,
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"exporter 'stackdriver': retry: "):
+        make(project_id="p", retry=policy)
 
 
 def test_malformed_project_id_is_a_configuration_error(no_project: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable, List
 
 import grpc
+import pytest
 from google.protobuf import duration_pb2  # type: ignore[import-untyped]
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status  # type: ignore[import-untyped]
@@ -56,6 +58,40 @@ def test_isolation_works_across_split_requests(
     exporter = make_exporter(max_spans_per_request=3)
     exporter.export(spans)
     assert sorted(cloud_trace.span_ids()) == [format(i + 1, "016x") for i in range(9) if i != 4]
+
+
+def test_a_few_bad_spans_spread_through_a_big_batch_are_all_isolated(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    bad = (10, 30, 70)
+    spans = [make_span(i + 1, attributes={"poison": 1} if i in bad else {}) for i in range(100)]
+    exporter = make_exporter()
+    assert exporter.export(spans) == PartialSuccess(97)
+    assert exporter.stats()["spans_rejected"] == 3
+
+
+def test_batch_refused_whole_costs_a_bounded_number_of_requests(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = lambda request, context: grpc.StatusCode.INVALID_ARGUMENT
+    exporter = make_exporter()
+    assert exporter.export([make_span(i + 1) for i in range(512)]) is ExportResult.FAILURE
+    assert len(cloud_trace.attempts) <= 2 * 9 + 4  # halving to single spans would be 1,023
+    assert exporter.stats()["spans_rejected"] == 512
+
+
+def test_batch_refused_whole_logs_one_warning_with_the_count(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cloud_trace.answer = lambda request, context: grpc.StatusCode.INVALID_ARGUMENT
+    exporter = make_exporter()
+    with caplog.at_level(logging.WARNING, logger="tracing_api.stackdriver"):
+        exporter.export([make_span(i + 1) for i in range(64)])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "refused 64 of 64 spans" in warnings[0]
 
 
 def test_invalid_argument_is_not_retried(

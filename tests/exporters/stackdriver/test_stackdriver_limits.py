@@ -17,67 +17,89 @@ from tracing_api.export import PartialSuccess, SpanData
 EXAMPLES = int(os.environ.get("TRACING_FUZZ_EXAMPLES", "200"))
 
 
-def test_display_name_is_cut_on_a_character_boundary(
+def test_display_name_is_cut_at_128_bytes_on_a_character_boundary(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
     name = "a" + "😀" * 300  # 1 + 1,200 bytes
     assert make_exporter().export([make_span(name=name)]) is ExportResult.SUCCESS
     (sent,) = cloud_trace.spans
-    assert sent.display_name.value == "a" + "😀" * 255  # 1,021 bytes: a 4-byte emoji won't fit
-    assert sent.display_name.truncated_byte_count == 180
+    assert sent.display_name.value == "a" + "😀" * 31  # 125 bytes: a 4-byte emoji won't fit
+    assert sent.display_name.truncated_byte_count == 1_201 - 125
 
 
-def test_attribute_value_is_cut_at_65532_bytes(
+def test_attribute_value_is_cut_at_256_bytes(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
     value = "é" * 40_000  # 80,000 bytes
     assert make_exporter().export([make_span(attributes={"v": value})]) is ExportResult.SUCCESS
     got = cloud_trace.spans[0].attributes.attribute_map["v"].string_value
-    assert got.value == "é" * 32_766
-    assert got.truncated_byte_count == 80_000 - 65_532
+    assert got.value == "é" * 128
+    assert got.truncated_byte_count == 80_000 - 256
 
 
-def test_attribute_value_under_the_limit_is_not_cut_to_256_bytes(
+def test_attribute_value_of_256_bytes_is_not_cut(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
-    value = "x" * 10_000
+    value = "x" * 256
     assert make_exporter().export([make_span(attributes={"v": value})]) is ExportResult.SUCCESS
     got = cloud_trace.spans[0].attributes.attribute_map["v"].string_value
     assert (got.value, got.truncated_byte_count) == (value, 0)
 
 
-def test_attribute_key_over_512_bytes_is_dropped_and_counted(
+def test_attribute_key_over_128_bytes_is_dropped_and_counted(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
-    span = make_span(attributes={"k" * 513: 1, "ok": 2}, dropped=(3, 0, 0))
+    span = make_span(attributes={"k" * 129: 1, "o" * 128: 2}, dropped=(3, 0, 0))
     assert make_exporter().export([span]) is ExportResult.SUCCESS
     attrs = cloud_trace.spans[0].attributes
-    assert "k" * 513 not in attrs.attribute_map
-    assert attrs.attribute_map["ok"].int_value == 2
+    assert "k" * 129 not in attrs.attribute_map
+    assert attrs.attribute_map["o" * 128].int_value == 2
     assert attrs.dropped_attributes_count == 4  # the span's own 3, and the long key
 
 
-def test_attributes_over_1024_are_dropped_and_counted(
+def test_attributes_over_32_are_dropped_and_counted(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
-    span = make_span(attributes={f"a{i}": i for i in range(1100)}, dropped=(5, 0, 0))
+    span = make_span(attributes={f"a{i}": i for i in range(40)}, dropped=(5, 0, 0))
     assert make_exporter().export([span]) is ExportResult.SUCCESS
     attrs = cloud_trace.spans[0].attributes
-    assert len(attrs.attribute_map) == 1024
+    assert len(attrs.attribute_map) == 32
     assert "g.co/agent" in attrs.attribute_map
-    assert attrs.dropped_attributes_count == 5 + 1100 - 1023
+    assert attrs.dropped_attributes_count == 5 + 40 - 31
 
 
-def test_events_over_256_are_dropped_and_counted(
+def test_console_http_labels_survive_the_32_attribute_cut(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
-    events = tuple(Event(f"e{i}", 1_700_000_000_000_000_000 + i, {}) for i in range(300))
+    attributes: Dict[str, Any] = {f"a{i}": i for i in range(40)}
+    attributes.update({"http.request.method": "GET", "http.route": "/users/{id}",
+                       "http.response.status_code": 200})
+    assert make_exporter().export([make_span(attributes=attributes)]) is ExportResult.SUCCESS
+    kept = cloud_trace.spans[0].attributes.attribute_map
+    assert {"g.co/agent", "/http/method", "/http/route", "/http/status_code"} <= set(kept)
+    assert sorted(k for k in kept if k.startswith("a")) == sorted(f"a{i}" for i in range(28))
+
+
+def test_events_over_32_are_dropped_and_counted(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    events = tuple(Event(f"e{i}", 1_700_000_000_000_000_000 + i, {}) for i in range(40))
     span = make_span(events=events, dropped=(0, 7, 0))
     assert make_exporter().export([span]) is ExportResult.SUCCESS
     time_events = cloud_trace.spans[0].time_events
     assert [e.annotation.description.value for e in time_events.time_event] == \
-        [f"e{i}" for i in range(256)]
-    assert time_events.dropped_annotations_count == 7 + 44
+        [f"e{i}" for i in range(32)]
+    assert time_events.dropped_annotations_count == 7 + 8
+
+
+def test_event_attributes_over_4_are_dropped_and_counted(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    event = Event("e", 1_700_000_000_000_000_000, {f"k{i}": i for i in range(6)}, 2)
+    assert make_exporter().export([make_span(events=(event,))]) is ExportResult.SUCCESS
+    attrs = cloud_trace.spans[0].time_events.time_event[0].annotation.attributes
+    assert sorted(attrs.attribute_map) == ["k0", "k1", "k2", "k3"]
+    assert attrs.dropped_attributes_count == 2 + 2
 
 
 def test_event_description_is_cut_at_256_bytes(
@@ -100,6 +122,40 @@ def test_links_over_128_are_dropped_and_counted(
     assert sent.dropped_links_count == 2 + 72
 
 
+def test_link_attributes_over_32_are_dropped_and_counted(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    link = Link(SpanContext(1, 2, 1), {f"k{i}": i for i in range(40)}, 1)
+    assert make_exporter().export([make_span(links=(link,))]) is ExportResult.SUCCESS
+    attrs = cloud_trace.spans[0].links.link[0].attributes
+    assert len(attrs.attribute_map) == 32
+    assert attrs.dropped_attributes_count == 1 + 8
+
+
+def test_limits_given_to_the_exporter_replace_the_v2_ones(
+    cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    from tracing_api_stackdriver import CloudTraceExporter, Limits
+
+    exporter = CloudTraceExporter("p", client=cloud_trace.client(),
+                                  limits=Limits(value_bytes=65_532, attributes=100))
+    try:
+        span = make_span(attributes={f"a{i}": "x" * 10_000 for i in range(50)})
+        assert exporter.export([span]) is ExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    attrs = cloud_trace.spans[0].attributes
+    assert len(attrs.attribute_map) == 52  # the agent label, 50 attributes, service.name
+    assert attrs.attribute_map["a0"].string_value.value == "x" * 10_000
+
+
+def _linked(span_id: int, make_span: Callable[..., SpanData], links: int) -> SpanData:
+    """A span made big within the v2 limits: links with 32 attributes of 256 bytes each."""
+    attributes = {f"k{i:02}": "v" * 256 for i in range(32)}
+    return make_span(span_id, links=tuple(Link(SpanContext(1, j + 1, 1), attributes)
+                                          for j in range(links)))
+
+
 def test_requests_are_split_by_span_count(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
@@ -113,7 +169,7 @@ def test_requests_are_split_by_bytes(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
     exporter = make_exporter(max_request_bytes=65_536)
-    spans = [make_span(i + 1, attributes={"blob": "b" * 20_000}) for i in range(10)]
+    spans = [_linked(i + 1, make_span, links=2) for i in range(10)]  # about 18 kB each
     assert exporter.export(spans) is ExportResult.SUCCESS
     assert len(cloud_trace.received) > 1
     assert all(r._pb.ByteSize() <= 65_536 for r in cloud_trace.received)
@@ -124,19 +180,39 @@ def test_default_split_stays_under_grpc_4_mib_message_limit(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
     """The test server keeps gRPC's default 4 MiB receive limit: one 6 MB request would fail."""
-    spans = [make_span(i + 1, attributes={"blob": "b" * 60_000}) for i in range(100)]
+    spans = [_linked(i + 1, make_span, links=128) for i in range(6)]  # about 1.1 MB each
     assert make_exporter().export(spans) is ExportResult.SUCCESS
     assert len(cloud_trace.received) >= 2
-    assert len(cloud_trace.spans) == 100
+    assert len(cloud_trace.spans) == 6
+
+
+def test_span_bigger_than_a_request_sheds_its_latest_links(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    exporter = make_exporter(max_request_bytes=65_536)
+    assert exporter.export([_linked(1, make_span, links=20)]) is ExportResult.SUCCESS
+    (request,) = cloud_trace.received
+    assert request._pb.ByteSize() <= 65_536
+    links = request.spans[0].links
+    assert 0 < len(links.link) < 20
+    assert links.dropped_links_count == 20 - len(links.link)
+    assert [link.span_id for link in links.link] == \
+        [format(j + 1, "016x") for j in range(len(links.link))]  # the first ones stay
 
 
 def test_span_bigger_than_a_request_sheds_its_biggest_attributes(
-    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+    cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
+    from tracing_api_stackdriver import CloudTraceExporter, Limits
+
     attributes = {f"big{i}": "z" * 10_000 for i in range(20)}
     attributes["small"] = "kept"
-    exporter = make_exporter(max_request_bytes=65_536)
-    assert exporter.export([make_span(attributes=attributes)]) is ExportResult.SUCCESS
+    exporter = CloudTraceExporter("p", client=cloud_trace.client(), max_request_bytes=65_536,
+                                  limits=Limits(value_bytes=65_532))
+    try:
+        assert exporter.export([make_span(attributes=attributes)]) is ExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
     (request,) = cloud_trace.received
     assert request._pb.ByteSize() <= 65_536
     sent = request.spans[0].attributes
@@ -177,20 +253,40 @@ _VALUES = st.one_of(
 )
 
 
+# Keys and names as hostile as Python strings get: lone surrogates (bytes decoded with
+# "surrogateescape"), multi-byte characters, and lengths around the 128-byte limits.
+_HOSTILE_TEXT = st.text(
+    alphabet=st.one_of(st.characters(), st.characters(min_codepoint=0xD800,
+                                                     max_codepoint=0xDFFF)),
+    max_size=200)
+
+
+def _check_attributes(attrs: Any, most: int) -> None:
+    assert len(attrs.attribute_map) <= most
+    for key, value in attrs.attribute_map.items():
+        assert len(key.encode()) <= LIMITS.key_bytes
+        assert len(value.string_value.value.encode()) <= LIMITS.value_bytes
+
+
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(name=st.text(max_size=400),
-       attributes=st.dictionaries(st.text(max_size=40), _VALUES, max_size=20),
+@given(name=_HOSTILE_TEXT,
+       attributes=st.dictionaries(_HOSTILE_TEXT, _VALUES, max_size=40),
        event_name=st.text(max_size=300))
 def test_any_span_maps_to_a_message_that_serializes_within_limits(
     make_span: Callable[..., SpanData], name: str, attributes: Dict[str, Any], event_name: str,
 ) -> None:
     event = Event(event_name, 1_700_000_000_000_000_000, attributes)
-    message = to_span(make_span(name=name, attributes=attributes, events=(event,)), "p")
+    link = Link(SpanContext(1, 2, 1), attributes)
+    message = to_span(make_span(name=name, attributes=attributes, events=(event,),
+                                links=(link,)), "p")
     message.SerializeToString()  # would raise on anything protobuf cannot carry
     assert len(message.display_name.value.encode()) <= LIMITS.name_bytes
     assert len(message.time_events.time_event[0].annotation.description.value.encode()) <= 256
-    for value in message.attributes.attribute_map.values():
-        assert len(value.string_value.value.encode()) <= LIMITS.value_bytes
+    _check_attributes(message.attributes, LIMITS.attributes)
+    _check_attributes(message.time_events.time_event[0].annotation.attributes,
+                      LIMITS.annotation_attributes)
+    _check_attributes(message.links.link[0].attributes, LIMITS.link_attributes)
+    assert "g.co/agent" in message.attributes.attribute_map
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

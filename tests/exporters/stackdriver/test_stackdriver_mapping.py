@@ -289,3 +289,39 @@ def test_repeated_stack_trace_is_sent_once_per_request(
     assert len(first.stack_trace.stack_frames.frame) == 3
     assert len(second.stack_trace.stack_frames.frame) == 0
     assert second.stack_trace.stack_trace_hash_id == first.stack_trace.stack_trace_hash_id
+
+
+def test_repeated_stack_trace_in_another_trace_is_sent_in_full(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    event = _exception_event()
+    spans = [make_span(1, events=(event,)), make_span(2, events=(event,), trace_id=7)]
+    assert make_exporter().export(spans) is ExportResult.SUCCESS
+    first, second = cloud_trace.spans
+    assert len(first.stack_trace.stack_frames.frame) == 3
+    assert len(second.stack_trace.stack_frames.frame) == 3
+
+
+def test_lone_surrogate_in_a_span_attribute_key_becomes_a_question_mark(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    sent = _export_one(make_exporter, cloud_trace,
+                       make_span(attributes={"http.request.header.x-b\udcffad": "1"}))
+    assert _attrs(sent)["http.request.header.x-b?ad"] == "1"
+
+
+def test_lone_surrogate_in_an_event_attribute_key_becomes_a_question_mark(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    event = Event("evt", 1_700_000_000_100_000_000, {"k\ud800": 1})
+    sent = _export_one(make_exporter, cloud_trace, make_span(events=(event,)))
+    attrs = sent.time_events.time_event[0].annotation.attributes.attribute_map
+    assert attrs["k?"].int_value == 1
+
+
+def test_lone_surrogate_in_a_link_attribute_key_becomes_a_question_mark(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    link = Link(SpanContext(1, 2, 1), {"\udc80k": True})
+    sent = _export_one(make_exporter, cloud_trace, make_span(links=(link,)))
+    assert sent.links.link[0].attributes.attribute_map["?k"].bool_value is True
