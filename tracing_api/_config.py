@@ -229,7 +229,7 @@ def configure(
         for made, rebuild in _make_exporters("console" if spec is None else spec, spec_source,
                                              exporter_options):
             if kind == "simple":
-                processors.append(SimpleProcessor(made))
+                processors.append(SimpleProcessor(made, make_exporter=rebuild))
             else:
                 processors.append(BatchProcessor(
                     made, max_queue_size=queue, max_export_batch_size=min(batch, queue),

@@ -83,14 +83,23 @@ class Pipeline:
             if exporter is not None:
                 kept_exporters.add(id(exporter))
         deadline = time.monotonic() + timeout
+        if successor is not None:
+            # A span started here and ending from now on goes to the pipeline that replaced
+            # this one (looked up at each end: it may be replaced in turn), not to a closed queue.
+            def forward(span: SpanData) -> None:
+                successor.on_end(span)
+
+            self.on_end = forward
+        leaving = [p for p in self.processors if id(p) not in kept_processors]
+        for processor in leaving:
+            # Only ours know ``release_exporter``; an application's processor is left as is.
+            if isinstance(processor, _OURS) and id(processor.exporter) in kept_exporters:
+                processor.release_exporter = False
+            if isinstance(processor, BatchProcessor):
+                processor.begin_shutdown()  # every last drain starts now, side by side
         ok = True
-        for processor in self.processors:
-            if id(processor) in kept_processors:
-                continue
+        for processor in leaving:
             try:
-                # Only ours know ``release_exporter``; an application's processor is left as is.
-                if isinstance(processor, _OURS) and id(processor.exporter) in kept_exporters:
-                    processor.release_exporter = False
                 ok = processor.shutdown(max(0.0, deadline - time.monotonic())) and ok
             except Exception:
                 ok = False

@@ -9,6 +9,7 @@ it, and export runs on the worker thread with the exporter's own time bounds.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import weakref
@@ -58,7 +59,11 @@ def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
             _log.warn("shutdown", "span exporter %r failed to shut down", exporter, exc_info=True)
 
     stopper = threading.Thread(target=stop, name="tracing-api-shutdown", daemon=True)
-    stopper.start()
+    try:
+        stopper.start()
+    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): stop it here
+        stop()
+        return not failed
     stopper.join(max(0.0, deadline - time.monotonic()))
     return not stopper.is_alive() and not failed
 
@@ -70,6 +75,35 @@ _fork_hook_installed = False
 def _after_fork_in_child() -> None:
     for processor in list(_live_processors):
         processor._reset_after_fork()
+    # A multiprocessing child leaves through os._exit, which skips atexit (and so the flush at
+    # exit), after running multiprocessing's own finalizers: the flush goes there too. The
+    # child clears the finalizers it inherited, then runs its after-fork hooks: one of those
+    # registers the finalizer.
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None and _live_processors:
+        try:
+            mp_util.register_after_fork(_FORK_MARK, _flush_at_multiprocessing_exit)
+        except Exception:
+            _log.warn("fork", "could not arrange a flush at the child's exit", exc_info=True)
+
+
+class _ForkMark:
+    """A key for multiprocessing's after-fork registry (it holds its keys weakly)."""
+
+
+_FORK_MARK = _ForkMark()
+
+
+def _flush_at_multiprocessing_exit(mark: object) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _shutdown_at_child_exit, exitpriority=0)
+
+
+def _shutdown_at_child_exit() -> None:
+    from . import _config
+
+    _config._at_exit()
 
 
 def _watch_forks(processor: Any) -> None:
@@ -84,9 +118,13 @@ def _watch_forks(processor: Any) -> None:
 class SimpleProcessor:
     """Exports each span as it ends, on the ending thread. For tests and scripts."""
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(
+        self, exporter: SpanExporter, *,
+        make_exporter: Optional[Callable[[], SpanExporter]] = None,
+    ) -> None:
         self.exporter = exporter
         self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
+        self._make_exporter = make_exporter
         self._lock = threading.Lock()
         self._closing = threading.Lock()
         self._closed = False
@@ -97,6 +135,12 @@ class SimpleProcessor:
         # The locks may have been held by threads that do not exist here.
         self._lock = threading.Lock()
         self._closing = threading.Lock()
+        if self._make_exporter is not None and not self._closed:
+            # The parent's sockets and channels are not the child's to use.
+            try:
+                self.exporter = self._make_exporter()
+            except Exception:
+                _log.warn("fork", "could not rebuild the span exporter after fork", exc_info=True)
 
     def on_end(self, span: SpanData) -> None:
         """Export ``span`` now."""
@@ -173,6 +217,7 @@ class BatchProcessor:
         self._lock = threading.Lock()  # guards the counters the application threads touch
         self._flush_waiters: List[threading.Event] = []
         self._closed = False
+        self._shut_down = False
         self._stopping = False
         self._taken = self._exported = self._dropped = self._failed = 0
         self._worker: Optional[threading.Thread] = None
@@ -181,9 +226,9 @@ class BatchProcessor:
     def _reset_after_fork(self) -> None:
         # Locks may have been held by threads that do not exist in the child: replace them all.
         # Spans queued before the fork belong to the parent, which exports them.
-        closed = self._closed
+        closed, shut_down = self._closed, self._shut_down
         self._init_state()
-        self._closed = closed
+        self._closed, self._shut_down = closed, shut_down
         if closed:
             self._quiet_below = 0
             return
@@ -245,24 +290,34 @@ class BatchProcessor:
             self._wake_pending = False
             self._quiet_below = 0 if self._closed else self._batch_size
             waiters, self._flush_waiters = self._flush_waiters, []
-            self._drain()
+            # What was queued when this pass began, so that a flush is answered even while
+            # other threads keep ending spans; everything when stopping.
+            self._drain(None if self._stopping else len(self._queue))
             for waiter in waiters:
                 waiter.set()
             if self._stopping:
+                self._drain(None)  # what came during the last pass
                 return
+            if len(self._queue) >= self._batch_size:
+                self._wake.set()  # a full batch came meanwhile: go round again at once
 
-    def _drain(self) -> None:
+    def _drain(self, limit: Optional[int]) -> None:
         queue = self._queue
         popleft = queue.popleft
-        while queue:
+        left = len(queue) if limit is None else limit
+        while queue and left > 0:
             batch: List[SpanData] = []
             try:
-                for _ in range(min(self._batch_size, len(queue))):
+                for _ in range(min(self._batch_size, len(queue), left)):
                     batch.append(popleft())
             except IndexError:  # emptied by a fork reset; nothing is lost
                 pass
             if not batch:
                 return
+            if limit is not None:
+                left -= len(batch)
+            else:
+                left = len(queue)
             self._taken += len(batch)
             self._exporting = True
             try:
@@ -292,20 +347,31 @@ class BatchProcessor:
         except Exception:
             return False
 
-    def shutdown(self, timeout: float = 30.0) -> bool:
-        """Export what is queued and stop, within ``timeout`` seconds. Safe to call twice."""
+    def begin_shutdown(self) -> None:
+        """Stop taking spans and have the worker export what is queued, without waiting for it
+        (``shutdown`` waits). A pipeline starts every processor's last drain this way first,
+        so that one slow exporter does not eat the others' time."""
         if self._closed:
-            return True
+            return
         self._closed = True
         self._quiet_below = 0
+        if self._worker is None and self._queue:
+            try:
+                self._ensure_worker()
+            except Exception:  # no thread to be had: what is queued stays counted as queued
+                pass
+        self._stopping = True
+        self._wake.set()
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Export what is queued and stop, within ``timeout`` seconds. Safe to call twice."""
+        if self._shut_down:
+            return True
+        self._shut_down = True
         deadline = time.monotonic() + _bounded(timeout)
+        self.begin_shutdown()
         worker = self._worker
-        if worker is None and self._queue:
-            self._ensure_worker()
-            worker = self._worker
         if worker is not None:
-            self._stopping = True
-            self._wake.set()
             worker.join(max(0.0, deadline - time.monotonic()))
             finished = not worker.is_alive()
         else:

@@ -8,6 +8,7 @@ every span, so it follows a later ``configure()``. Until then every span is the 
 from __future__ import annotations
 
 import functools
+from _thread import allocate_lock as _allocate_lock
 from contextvars import Token as _Token
 from time import time_ns
 from types import MethodType
@@ -307,6 +308,7 @@ class _NoopScope(tuple, _Decorates):  # type: ignore[type-arg]
         __exit__ = "".format
 
 
+_entries_lock = _allocate_lock()  # guards the entries of scopes entered more than once
 _EXITED = "exited"  # a scoped span's ``_token`` once its block is left
 _UNSCOPED = "unscoped"  # the ``_token`` of a span from ``start_span``: ``with`` does not make it current
 
@@ -395,10 +397,11 @@ def _enter_again(outer: Union[_ScopedSpan, _ScopedNonRecordingSpan]) -> AnySpan:
     tracer, name, kind, attributes, links, parent, record = outer._args
     inner = tracer.span(name, kind, attributes, links=links, parent=parent, record_exception=record)
     entered: AnySpan = inner.__enter__()
-    entries = outer._token
-    if type(entries) is not list:
-        outer._token = entries = [entries]
-    entries.append(inner)
+    with _entries_lock:  # threads may enter and leave the same object at once
+        entries = outer._token
+        if type(entries) is not list:
+            outer._token = entries = [entries]
+        entries.append(inner)
     return entered
 
 
@@ -419,26 +422,35 @@ def _exit_again(
         return
     # entries: [the first entry's token (or _EXITED), the inner scopes of the later entries].
     # Entries may overlap from several tasks or threads: each context leaves its own, found
-    # as the inner scope current here (a well-nested block leaves its span current).
+    # as the inner scope current here (a well-nested block leaves its span current). The list
+    # changes under a lock; the spans are left outside it.
     current = _SPAN.get()
-    for index in range(len(entries) - 1, 0, -1):
-        if entries[index] is current:
-            inner = entries.pop(index)
-            break
-    else:
-        first = entries[0]
-        if type(first) is _Token:  # the first entry leaves: what __exit__ does for it
-            outer._token = first
-            outer.__exit__(exc_type, exc, tb)
-            entries[0] = _EXITED
-            outer._token = entries if len(entries) > 1 else _EXITED
-            return
+    first: Any = None
+    inner: Any = None
+    with _entries_lock:
+        for index in range(len(entries) - 1, 0, -1):
+            if entries[index] is current:
+                inner = entries.pop(index)
+                break
+        else:
+            if type(entries[0]) is _Token:  # the first entry leaves
+                first = entries[0]
+                entries[0] = _EXITED
+            elif len(entries) > 1:
+                inner = entries.pop()  # left from nowhere we know: the latest entry
         if len(entries) == 1:
-            return
-        inner = entries.pop()  # left from nowhere we know: the latest entry
-    if len(entries) == 1:
-        outer._token = entries[0]
-    inner.__exit__(exc_type, exc, tb)
+            outer._token = entries[0]
+    if first is not None:  # what __exit__ does for the first entry
+        try:
+            _SPAN.reset(first)
+        except (ValueError, RuntimeError):
+            _detach(_SPAN, first, outer)
+        if isinstance(outer, Span):
+            if exc is not None and outer._args[6]:
+                record_error(outer, exc)
+            outer.end()
+    elif inner is not None:
+        inner.__exit__(exc_type, exc, tb)
 
 
 SpanScope = _Decorates

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+from _thread import allocate_lock as _allocate_lock
 from collections import namedtuple
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
@@ -59,6 +60,7 @@ else:
     _AttachTokenFields = namedtuple("AttachToken", "context span baggage")
 
 
+_entries_lock = _allocate_lock()  # guards the tokens of objects entered more than once
 _SPAN: ContextVar[AnySpan] = ContextVar("tracing_api.span", default=INVALID_SPAN)
 _BAGGAGE: ContextVar[Tuple[Mapping[str, str], Mapping[str, str]]] = ContextVar(
     "tracing_api.baggage", default=(EMPTY_BAGGAGE, EMPTY_BAGGAGE)
@@ -225,12 +227,15 @@ class use_span:
         return span
 
     def _enter_again(self) -> None:
-        held = self._token
         token = _SPAN.set(self._span)
-        if type(held) is list:
-            held.append(token)
-        else:
-            self._token = [held, token]
+        with _entries_lock:  # threads may enter and leave the same object at once
+            held = self._token
+            if type(held) is list:
+                held.append(token)
+            elif held is None:
+                self._token = token
+            else:
+                self._token = [held, token]
 
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
@@ -251,10 +256,12 @@ class use_span:
             self._span.end()
 
     def _exit_again(self, held: List[Token[AnySpan]]) -> None:
-        if _own(_SPAN, held) is None and held:  # none of this context's: see _detach
-            _detach(_SPAN, held.pop(), self._span)
-        if not held:
-            self._token = None
+        with _entries_lock:
+            other = held.pop() if _own(_SPAN, held) is None and held else None
+            if not held and self._token is held:
+                self._token = None
+        if other is not None:  # none of this context's: see _detach
+            _detach(_SPAN, other, self._span)
 
 
 class use_context:
@@ -275,19 +282,27 @@ class use_context:
         tb: Optional[TracebackType],
     ) -> None:
         tokens = self._tokens
-        if len(tokens) == 1:
-            detach(tokens.pop())
-            return
-        # Entered several times: leave the entry this context made (its span token resets here).
-        for index in range(len(tokens) - 1, -1, -1):
-            try:
-                _SPAN.reset(tokens[index].span)
-            except (ValueError, RuntimeError):
-                continue
-            _detach_baggage(tokens.pop(index))
-            return
-        if tokens:
-            detach(tokens.pop())
+        with _entries_lock:  # threads may enter and leave the same object at once
+            if len(tokens) == 1:
+                token, own = tokens.pop(), False
+            else:
+                # Entered several times: leave the entry this context made (its span token
+                # resets only here).
+                for index in range(len(tokens) - 1, -1, -1):
+                    try:
+                        _SPAN.reset(tokens[index].span)
+                    except (ValueError, RuntimeError):
+                        continue
+                    token, own = tokens.pop(index), True
+                    break
+                else:
+                    if not tokens:
+                        return
+                    token, own = tokens.pop(), False
+        if own:
+            _detach_baggage(token)
+        else:
+            detach(token)
 
 
 class AttachToken(_AttachTokenFields):

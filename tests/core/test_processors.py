@@ -380,3 +380,83 @@ def test_a_partial_success_counts_what_was_delivered_and_fails_the_rest(
     stats = tracing.stats()
     assert (stats["ended"], stats["exported"], stats["failed"]) == (5, exported, 5 - exported)
     assert stats["dropped"] == 5 - exported
+
+
+class Slow(Recorder):
+    """A backend that takes a few milliseconds per batch (the GIL is free meanwhile)."""
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        time.sleep(0.005)
+        return super().export(spans)
+
+
+def test_force_flush_succeeds_while_other_threads_keep_ending_spans() -> None:
+    exporter = Slow()
+    tracing.configure(exporter=exporter, max_export_batch_size=64)
+    stop = threading.Event()
+
+    def busy() -> None:
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            tracer.start_span("load").end()
+            time.sleep(0.0005)  # a load the exporter keeps up with, never idle for long
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.2)
+        marker = tracer.start_span("before the flush")
+        marker.end()
+        assert tracing.force_flush(10.0)
+        with exporter.lock:
+            assert any(s.name == "before the flush" for s in exporter.spans)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+
+def test_one_hung_exporter_does_not_cost_another_its_spans_at_shutdown() -> None:
+    hang = threading.Event()
+    hung, healthy = Recorder(hang=hang), Recorder()
+    tracing.configure(exporter=[hung, healthy], schedule_delay=60.0)  # all wait for shutdown
+    try:
+        for i in range(100):
+            tracer.start_span(f"s{i}").end()
+        tracing.shutdown(timeout=1.0)  # the hung one takes all of it
+        assert len(healthy.spans) == 100
+    finally:
+        hang.set()
+
+
+def test_a_span_ending_after_a_reconfigure_goes_to_the_new_pipeline() -> None:
+    first, second = Recorder(), Recorder()
+    tracing.configure(exporter=first, processor="simple")
+    in_flight = tracer.start_span("in flight")
+    tracing.configure(exporter=second, processor="simple")
+    in_flight.end()
+    later = tracer.start_span("started on the second")
+    third = Recorder()
+    tracing.configure(exporter=third, processor="simple")
+    later.end()  # forwarded along: second -> third
+    assert [s.name for s in first.spans] == []
+    assert [s.name for s in second.spans] == ["in flight"]
+    assert [s.name for s in third.spans] == ["started on the second"]
+    assert tracing.stats()["ended"] == 1  # the live pipeline's own books
+
+
+def test_exporters_are_shut_down_where_no_thread_can_be_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracing_api import _processors
+
+    exporter = Recorder()
+    tracing.configure(exporter=exporter, processor="simple")
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(_processors.threading.Thread, "start", refuse)
+    assert tracing.shutdown(timeout=2.0)
+    assert exporter.shutdowns == 1

@@ -260,3 +260,33 @@ def test_a_use_span_entered_twice_in_one_context_restores_the_span_before_it() -
     with scope:  # and it can be entered again afterwards
         assert tracing.current_span() is span
     assert tracing.current_span() is tracing.INVALID_SPAN
+
+
+def test_threads_sharing_one_scope_never_see_an_error_or_a_leftover_span() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracing_api._local import MemoryExporter
+
+    exporter = MemoryExporter(max_spans=10**6)
+    tracing.configure(exporter=exporter, processor="simple")
+    scope = tracer.span("handler")  # made once, as at import time, shared by a thread pool
+    problems: List[str] = []
+
+    def handle(i: int) -> None:
+        try:
+            with scope, tracer.span("db"):
+                time.sleep(0.0001 * (i % 3))  # a little I/O: entries overlap
+        except Exception as exc:  # what the test looks for
+            problems.append(repr(exc))
+        if tracing.current_span() is not tracing.INVALID_SPAN:
+            problems.append(f"request {i}: a span stayed current after its block")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython can
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(handle, range(20_000)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert problems[:3] == []
+    assert [s.name for s in exporter.spans].count("handler") == 20_000

@@ -148,3 +148,54 @@ def test_multiprocessing_fork_children_export_their_own_spans_once(
     received = backend.span_ids()
     assert len(received) == len(set(received)), "a span was exported twice"
     assert sorted(received) == sorted(queued_before + parent_busy + child_ids)
+
+
+def _mp_child_without_flush(count: int) -> None:
+    end_spans(count, "mp-exiting-child")  # and return: the child leaves through os._exit
+
+
+def test_multiprocessing_children_flush_what_they_queued_when_they_exit(
+    make_backend: Callable[[str], Any],
+) -> None:
+    import multiprocessing
+
+    backend = make_backend("zipkin")
+    tracing.configure(**backend.exporter_options(timeout=10.0, deadline=10.0))  # 1 s delay
+    ctx = multiprocessing.get_context("fork")
+    processes = [ctx.Process(target=_mp_child_without_flush, args=(20,)) for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    assert tracing.shutdown(timeout=30)
+    assert len(backend.span_ids()) == 60  # every child's spans, exported at its exit
+
+
+def test_simple_processor_rebuilds_an_exporter_chosen_by_name_in_a_forked_child(
+    tmp_path: Any,
+) -> None:
+    import json
+
+    path = tmp_path / "spans.jsonl"
+    tracing.configure(exporter="jsonl", path=str(path), processor="simple")
+    from tracing_api import _tracer
+
+    parent_exporter = _tracer.active().processors[0].exporter  # type: ignore[union-attr]
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it got a fresh exporter, and trace with it
+        try:
+            fresh = _tracer.active().processors[0].exporter is not parent_exporter  # type: ignore[union-attr]
+            end_spans(2, "simple-child")
+            os.write(write_fd, b"1" if fresh else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        assert _wait_child(pid) == 0
+        assert os.read(read_fd, 1) == b"1"
+    finally:
+        os.close(read_fd)
+    names = [json.loads(line)["name"] for line in path.read_text().splitlines()]
+    assert names == ["simple-child", "simple-child"]
