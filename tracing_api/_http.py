@@ -304,9 +304,15 @@ class HttpExporter:
         except Exception as exc:  # a bug or a hostile value: lose that span, not the batch
             sent, body = self._encode_apart(spans)
             problem = f"encoding failed: {type(exc).__name__}: {exc}"
-        outcome = (self.sender.run(lambda remaining: self._attempt(body, remaining)) if sent
-                   else Outcome.permanent(problem))
+        replies: List[HttpResponse] = []
+        outcome = (self.sender.run(lambda remaining: self._attempt(body, remaining, replies))
+                   if sent else Outcome.permanent(problem))
         delivered = len(sent) if outcome.ok else 0
+        if delivered and replies:
+            try:  # an accepted batch may still have had spans refused (OTLP's partial_success)
+                delivered -= min(max(int(self.rejected(replies[-1])), 0), delivered)
+            except Exception:
+                pass
         try:
             self._count(delivered, count - delivered, outcome)
         except Exception:  # counting and logging must not turn a result into an exception
@@ -331,10 +337,17 @@ class HttpExporter:
         except Exception:  # fine alone, not together: give up on the batch
             return [], b""
 
-    def _attempt(self, body: bytes, remaining: float) -> Outcome:
+    def rejected(self, reply: HttpResponse) -> int:
+        """How many spans of a batch the backend accepted (``reply``, a 2xx) it says it refused
+        all the same: 0 here; OTLP's exporter reads its ``partial_success``. They are counted
+        as failed, and not sent again."""
+        return 0
+
+    def _attempt(self, body: bytes, remaining: float, replies: List[HttpResponse]) -> Outcome:
         timeout = min(self.timeout, remaining)
-        return post(self.url, body, headers=self.headers, timeout=timeout,
-                    gzip=self.gzip).outcome()
+        reply = post(self.url, body, headers=self.headers, timeout=timeout, gzip=self.gzip)
+        replies.append(reply)
+        return reply.outcome()
 
     def _count(self, exported: int, failed: int, outcome: Outcome) -> None:
         spans = exported + failed

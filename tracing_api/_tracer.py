@@ -93,7 +93,9 @@ class Tracer:
     __slots__ = ("_plain_scopes", "scope")
 
     def __init__(self, name: str, version: Optional[str] = None) -> None:
-        self.scope = InstrumentationScope(name, version)
+        # Text, whatever was passed (a version given as 1.2, say): exporters write strings.
+        self.scope = InstrumentationScope(
+            as_text(name, "unknown"), None if version is None else as_text(version, "unknown"))
         # No-op scopes of spans named without other arguments, made once per name: an
         # unconfigured ``with tracer.span("name"):`` then allocates nothing.
         self._plain_scopes: Dict[str, _NoopScope] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
 from urllib.parse import unquote
 
@@ -18,6 +20,7 @@ PROTOCOLS = {"http/protobuf": "application/x-protobuf", "http/json": "applicatio
 """The protocols this exporter speaks, and their content types."""
 
 _PREFIX = "exporter 'otlp': "
+_log = logging.getLogger("tracing_api.delivery")
 
 
 def _env(name: str) -> Optional[Tuple[str, str]]:
@@ -34,6 +37,22 @@ def _setting(value: Any, option: str, env_name: str, default: str) -> Tuple[Any,
         return value, option
     found = _env(env_name)
     return (found[1], f"{option} ({found[0]})") if found else (default, option)
+
+
+def _protobuf_partial(body: bytes) -> Tuple[int, str]:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    partial = ExportTraceServiceResponse.FromString(body).partial_success
+    return int(partial.rejected_spans), str(partial.error_message)
+
+
+def _json_partial(body: bytes) -> Tuple[int, str]:
+    import json
+
+    partial = json.loads(body).get("partialSuccess") or {}
+    return int(partial.get("rejectedSpans") or 0), str(partial.get("errorMessage") or "")
 
 
 def parse_headers(text: str, source: str = "OTLP headers") -> Dict[str, str]:
@@ -123,14 +142,36 @@ class OtlpExporter(delivery.HttpExporter):
             raise ConfigurationError(f"{_PREFIX}{exc}") from None
         url = traces_url(endpoint)
         self.protocol = protocol
+        self._last_refusal = -60.0
         self.content_type = PROTOCOLS[protocol]
         self._encode = encode_json if protocol == "http/json" else encode_protobuf
         super().__init__(url, headers=headers, gzip=compression.lower() == "gzip", retry=retry,
                          timeout=seconds)
 
     def encode(self, spans: Sequence[SpanData]) -> bytes:
-        """``spans`` as an ``ExportTraceServiceRequest`` in the chosen protocol."""
+        """``spans`` as an ``ExportTraceServiceRequest`` in the chosen protocol. A span with an
+        invalid context (hand-made: no backend can store it) raises, so the exporter leaves it
+        out and counts it as failed (see ``delivery.HttpExporter.export``)."""
+        for span in spans:
+            if not span.context.is_valid:
+                raise ValueError(f"span {span.name!r} has an invalid context")
         return self._encode(spans)
+
+    def rejected(self, reply: delivery.HttpResponse) -> int:
+        """The ``rejected_spans`` of the collector's ``partial_success``, if it sent one (its
+        ``error_message`` is logged, at most once a minute)."""
+        if not reply.body:
+            return 0
+        rejected, message = (_json_partial(reply.body) if self.protocol == "http/json"
+                             else _protobuf_partial(reply.body))
+        if rejected or message:
+            now = time.monotonic()  # a warning a minute at most: refusals may come every batch
+            level = logging.WARNING if now - self._last_refusal >= 60.0 else logging.DEBUG
+            if level == logging.WARNING:
+                self._last_refusal = now
+            _log.log(level, "OtlpExporter: %s refused %d spans of a batch: %s", self.url,
+                     rejected, message[:200] or "(no message)")
+        return rejected
 
     def __repr__(self) -> str:
         return f"OtlpExporter({self.url!r}, protocol={self.protocol!r})"

@@ -121,9 +121,9 @@ def encode_json(spans: Sequence[SpanData]) -> bytes:
     for resource, scopes in group(spans):
         scope_spans = []
         for scope, items in scopes:
-            encoded_scope: Dict[str, Any] = {"name": scope.name}
+            encoded_scope: Dict[str, Any] = {"name": str(scope.name)}  # strings, as the proto's
             if scope.version:
-                encoded_scope["version"] = scope.version
+                encoded_scope["version"] = str(scope.version)
             scope_spans.append({"scope": encoded_scope, "spans": [_span(s) for s in items]})
         resource_spans.append({"resource": {"attributes": key_values(resource)},
                                "scopeSpans": scope_spans})

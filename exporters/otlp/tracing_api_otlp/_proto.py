@@ -27,7 +27,7 @@ def any_value(value: Any) -> AnyValue:
     """An attribute value as an ``AnyValue``; an integer beyond 64 bits becomes its decimal text."""
     kind = type(value)
     if kind is str:
-        return AnyValue(string_value=value)
+        return AnyValue(string_value=_text(value))
     if kind is bool:
         return AnyValue(bool_value=value)
     if kind is int:
@@ -49,7 +49,13 @@ def any_value(value: Any) -> AnyValue:
 
 def key_values(attributes: Mapping[str, Any]) -> List[KeyValue]:
     """Attributes as ``KeyValue`` messages, in their order."""
-    return [KeyValue(key=str(k), value=any_value(v)) for k, v in attributes.items()]
+    return [KeyValue(key=_text(str(k)), value=any_value(v)) for k, v in attributes.items()]
+
+
+def _text(value: str) -> str:
+    """``value`` with any lone surrogate as "?", as the exporter's own encoder writes it
+    (protobuf refuses strings that cannot be UTF-8)."""
+    return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
 
 
 def _span(span: SpanData) -> Span:
@@ -59,7 +65,7 @@ def _span(span: SpanData) -> Span:
         trace_id=context.trace_id.to_bytes(16, "big"),
         span_id=context.span_id.to_bytes(8, "big"),
         flags=span_flags(context.trace_flags, parent is not None and parent.is_remote),
-        name=span.name, kind=cast(Any, int(span.kind)),  # numbered as OTLP's
+        name=_text(span.name), kind=cast(Any, int(span.kind)),  # numbered as OTLP's
         start_time_unix_nano=span.start_time, end_time_unix_nano=span.end_time,
         dropped_attributes_count=span.dropped_attributes,
         dropped_events_count=span.dropped_events, dropped_links_count=span.dropped_links,
@@ -71,7 +77,7 @@ def _span(span: SpanData) -> Span:
     if span.attributes:
         out.attributes.extend(key_values(span.attributes))
     for event in span.events:
-        added = out.events.add(time_unix_nano=event.timestamp, name=event.name,
+        added = out.events.add(time_unix_nano=event.timestamp, name=_text(event.name),
                                dropped_attributes_count=event.dropped_attributes)
         if event.attributes:
             added.attributes.extend(key_values(event.attributes))
@@ -87,7 +93,7 @@ def _span(span: SpanData) -> Span:
             added_link.attributes.extend(key_values(link.attributes))
     status = span.status
     if status.code:
-        out.status.CopyFrom(Status(code=cast(Any, int(status.code)), message=status.description or ""))
+        out.status.CopyFrom(Status(code=cast(Any, int(status.code)), message=_text(status.description or "")))
     return out
 
 
@@ -99,6 +105,7 @@ def encode_request(spans: Sequence[SpanData]) -> ExportTraceServiceRequest:
             resource=Resource(attributes=key_values(resource)))
         for scope, items in scopes:
             scope_spans: ScopeSpans = resource_spans.scope_spans.add(
-                scope=InstrumentationScope(name=scope.name, version=scope.version or ""))
+                scope=InstrumentationScope(name=_text(str(scope.name)),
+                                           version=_text(str(scope.version or ""))))
             scope_spans.spans.extend([_span(span) for span in items])
     return request

@@ -146,8 +146,8 @@ def encode_protobuf(spans: Sequence[SpanData]) -> bytes:
     for resource, scopes in group(spans):
         scope_spans = []
         for scope, items in scopes:
-            encoded_scope = (_str(b"\x0a", scope.name) if scope.name else b"") + (
-                _str(b"\x12", scope.version) if scope.version else b"")
+            encoded_scope = (_str(b"\x0a", str(scope.name)) if scope.name else b"") + (
+                _str(b"\x12", str(scope.version)) if scope.version else b"")
             scope_spans.append(_field(b"\x12", _field(b"\x0a", encoded_scope) + b"".join(
                 [_span(span, cache, ids) for span in items])))
         encoded_resource = _field(b"\x0a", _attributes(b"\x0a", resource, cache))

@@ -187,3 +187,67 @@ def test_a_batch_of_spans_none_of_which_encodes_is_not_sent(server: RecordingSer
     assert exporter.export([bad, bad]) is ExportResult.FAILURE
     assert server.requests == []
     assert exporter.stats()["spans_failed"] == 2
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_spans_the_collector_reports_as_rejected_are_counted_as_failed(protocol: str) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTracePartialSuccess,
+        ExportTraceServiceResponse,
+    )
+
+    partial = ExportTracePartialSuccess(rejected_spans=2, error_message="2 spans too old")
+    body = (b'{"partialSuccess": {"rejectedSpans": "2", "errorMessage": "2 spans too old"}}'
+            if protocol == "http/json"
+            else ExportTraceServiceResponse(partial_success=partial).SerializeToString())
+    with RecordingServer(default=Reply(200, body=body)) as collector:
+        exporter = OtlpExporter(collector.url, retry=FAST, protocol=protocol)
+        result = exporter.export(representative_spans()[:3])
+        assert len(collector.requests) == 1  # refused spans are not sent again
+    assert result == PartialSuccess(1)
+    assert (exporter.stats()["spans_exported"], exporter.stats()["spans_failed"]) == (1, 2)
+
+
+def test_an_empty_success_reply_counts_every_span(server: RecordingServer) -> None:
+    exporter = OtlpExporter(server.url, retry=FAST)
+    assert exporter.export(representative_spans()[:3]) is ExportResult.SUCCESS
+    assert exporter.stats()["spans_exported"] == 3
+
+
+def test_spans_with_an_invalid_context_are_left_out_and_counted_as_failed(
+    server: RecordingServer,
+) -> None:
+    good = representative_spans()[0]
+    no_trace = good._replace(context=good.context._replace(trace_id=0))
+    too_wide = good._replace(context=good.context._replace(span_id=1 << 64))
+    exporter = OtlpExporter(server.url, retry=FAST)
+    assert exporter.export([good, no_trace, too_wide]) == PartialSuccess(1)
+    assert len(sent_spans(server)) == 1
+    assert exporter.stats()["spans_failed"] == 2
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_a_tracer_version_given_as_a_number_is_sent_as_text(
+    server: RecordingServer, protocol: str,
+) -> None:
+    from tracing_api.testing import capture
+
+    with capture() as captured, tracing.get_tracer("lib", 1.2).span("s"):  # type: ignore[arg-type]
+        pass
+    exporter = OtlpExporter(server.url, retry=FAST, protocol=protocol)
+    assert exporter.export(captured.spans) is ExportResult.SUCCESS
+    request = server.requests[0]
+    decoded = parse_json(request.body) if protocol == "http/json" else parse_protobuf(request.body)
+    assert decoded.resource_spans[0].scope_spans[0].scope.version == "1.2"
+
+
+def test_encode_request_replaces_lone_surrogates_as_the_exporter_does() -> None:
+    from tracing_api_otlp import encode_request
+
+    span = representative_spans()[0]
+    odd = span._replace(name="caf\udce9", attributes={"file\udce9": "report-\udce9.txt"})
+    message = encode_request([odd])
+    sent = message.resource_spans[0].scope_spans[0].spans[0]
+    assert sent.name == "caf?"
+    assert (sent.attributes[0].key, sent.attributes[0].value.string_value) == (
+        "file?", "report-?.txt")
