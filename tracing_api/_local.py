@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from typing import IO, Any, Dict, List, Optional, Sequence, TextIO
+from typing import IO, Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from ._types import SpanKind, StatusCode
 from .export import ExportResult, SpanData
@@ -173,21 +173,24 @@ def format_tree(spans: Sequence[SpanData]) -> str:
     service = first.resource.get("service.name", "")
     lines = [f"trace {first.context.trace_id_hex}" + (f" ({service})" if service else "")]
 
-    def walk(parent: Optional[int], prefix: str) -> None:
-        kids = sorted(children.get(parent, []), key=lambda s: s.start_time)
-        for index, span in enumerate(kids):
-            last = index == len(kids) - 1
-            ms = (span.end_time - span.start_time) / 1e6
-            status = "  ERROR" if span.status.code is StatusCode.ERROR else ""
-            if span.status.description:
-                status += f": {span.status.description}"
-            lines.append(
-                f"{prefix}{'└─ ' if last else '├─ '}{span.name}{_KIND_LABEL[span.kind]}"
-                f"  {ms:.2f} ms{status}"
-            )
-            walk(span.context.span_id, prefix + ("   " if last else "│  "))
+    def kids(parent: Optional[int], prefix: str) -> List[Tuple[SpanData, bool, str]]:
+        found = sorted(children.pop(parent, []), key=lambda s: s.start_time)
+        return [(span, i == len(found) - 1, prefix) for i, span in enumerate(found)]
 
-    walk(None, "")
+    # Depth first with a stack of its own: a trace may be deeper than Python's recursion limit.
+    # (Popping children's lists also stops a cycle of hand-made parent ids.)
+    stack = kids(None, "")[::-1]
+    while stack:
+        span, last, prefix = stack.pop()
+        ms = (span.end_time - span.start_time) / 1e6
+        status = "  ERROR" if span.status.code is StatusCode.ERROR else ""
+        if span.status.description:
+            status += f": {span.status.description}"
+        lines.append(
+            f"{prefix}{'└─ ' if last else '├─ '}{span.name}{_KIND_LABEL.get(span.kind, '')}"
+            f"  {ms:.2f} ms{status}"
+        )
+        stack.extend(kids(span.context.span_id, prefix + ("   " if last else "│  "))[::-1])
     return "\n".join(lines)
 
 
@@ -207,8 +210,22 @@ class ConsoleExporter(_Closable):
 
     def _write(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
-        stream.write(text + "\n")
+        try:
+            stream.write(text + "\n")
+        except UnicodeEncodeError:  # a name the stream cannot encode (a lone surrogate, say)
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
         stream.flush()
+
+    def _write_all(self, traces: List[List[SpanData]]) -> bool:
+        """Print ``traces``, each on its own: one that fails does not cost the others."""
+        ok = True
+        for trace in traces:
+            try:
+                self._write(format_tree(trace))
+            except Exception:  # a closed stream, or a hand-made record format_tree cannot read
+                ok = False
+        return ok
 
     def export(self, spans: Sequence[SpanData]) -> ExportResult:
         """Collect ``spans``; print every trace whose local root is among them."""
@@ -232,12 +249,7 @@ class ConsoleExporter(_Closable):
                 _, oldest = self._pending.popitem(last=False)
                 self._count -= len(oldest)
                 done.append(oldest)
-        try:
-            for trace in done:
-                self._write(format_tree(trace))
-        except (OSError, ValueError):
-            return ExportResult.FAILURE
-        return ExportResult.SUCCESS
+        return ExportResult.SUCCESS if self._write_all(done) else ExportResult.FAILURE
 
     def shutdown(self) -> None:
         """Print what is still waiting for its root."""
@@ -247,11 +259,7 @@ class ConsoleExporter(_Closable):
             self._closed = True
             rest = list(self._pending.values())
             self._pending.clear()
-        for trace in rest:
-            try:
-                self._write(format_tree(trace))
-            except (OSError, ValueError):
-                return
+        self._write_all(rest)
 
 
 def console(stream: Optional[TextIO] = None, max_pending: int = 10_000) -> ConsoleExporter:

@@ -159,6 +159,10 @@ class _RateLimited:
         self, parent: Optional[SpanContext], trace_id: int, name: str, kind: SpanKind,
         attributes: Optional[Mapping[str, object]],
     ) -> bool:
+        # Traces, not spans: a span with a parent's decision follows it (so traces stay whole);
+        # only a new trace, or a parent that left the decision to us, takes a token.
+        if parent is not None and not parent.deferred:
+            return bool(parent.debug or parent.trace_flags & 0x01)
         with self._lock:
             now = self._clock()
             self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.per_second)
@@ -191,7 +195,12 @@ def constant_decision(sampler: Sampler) -> Optional[bool]:
 
 
 def rate_limited(per_second: float, *, clock: Callable[[], float] = time.monotonic) -> Sampler:
-    """Samples at most ``per_second`` traces per second (a token bucket, bursts of one second)."""
+    """Samples at most ``per_second`` traces per second (a token bucket, bursts of one second).
+
+    A span whose parent (local or remote) carries a decision follows it, so traces stay whole:
+    only new traces, and remote parents that defer the decision (B3 without a sampling state),
+    take a token.
+    """
     if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not (
         per_second > 0 and per_second < float("inf")
     ):

@@ -135,3 +135,33 @@ def test_memory_keeps_at_most_max_spans_and_fails_after_shutdown() -> None:
     assert [s.name for s in exporter.spans] == ["s2", "s3", "s4"]
     exporter.shutdown()
     assert exporter.export([]) is ExportResult.FAILURE
+
+
+def test_console_prints_a_trace_deeper_than_the_recursion_limit() -> None:
+    import sys as _sys
+
+    out = io.StringIO()
+    tracing.configure(exporter=ConsoleExporter(stream=out), processor="simple")
+    depth = _sys.getrecursionlimit() + 200
+    spans = [tracer.start_span("root", parent=None)]
+    for i in range(depth):
+        spans.append(tracer.start_span(f"level-{i}", parent=spans[-1]))
+    for span in reversed(spans):
+        span.end()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == depth + 2  # the trace header, the root, every level
+    assert lines[-1].lstrip(" └├│─").startswith(f"level-{depth - 1}")
+    assert tracing.stats()["failed"] == 0
+
+
+def test_console_prints_every_trace_when_one_name_cannot_be_encoded(tmp_path: Any) -> None:
+    path = tmp_path / "out.txt"
+    with open(path, "w", encoding="utf-8") as stream:  # strict: no surrogates
+        tracing.configure(exporter=ConsoleExporter(stream=stream))
+        for name in ("GET /caf\udce9", "GET /ok0", "GET /ok1"):
+            with tracer.span(name):
+                pass
+        assert tracing.force_flush(10.0)
+    text = path.read_text(encoding="utf-8")
+    assert "GET /caf\\udce9" in text and "GET /ok0" in text and "GET /ok1" in text
+    assert tracing.stats()["failed"] == 0

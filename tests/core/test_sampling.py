@@ -132,3 +132,30 @@ def test_from_name_lists_the_choices_for_an_unknown_name() -> None:
 def test_from_name_rejects_a_bad_argument() -> None:
     with pytest.raises(tracing.ConfigurationError, match="takes a number"):
         sampling.from_name("ratio", "half")
+
+
+def test_rate_limited_keeps_traces_whole_and_spends_tokens_on_new_traces_only() -> None:
+    now = [0.0]
+    with capture(sampler=sampling.rate_limited(2, clock=lambda: now[0])) as spans:
+        tracer = tracing.get_tracer("rate")
+        for i in range(4):  # four traces of three spans each within one second: two fit
+            with tracer.span(f"root{i}"), tracer.span(f"child{i}"), tracer.span(f"leaf{i}"):
+                pass
+            now[0] += 0.1
+    by_trace: dict[int, List[str]] = {}
+    for span in spans:
+        by_trace.setdefault(span.context.trace_id, []).append(span.name)
+    assert sorted(sorted(names) for names in by_trace.values()) == [
+        ["child0", "leaf0", "root0"], ["child1", "leaf1", "root1"]]
+
+
+@pytest.mark.parametrize(("flags", "debug", "kept"), [(0x01, False, True), (0x00, False, False),
+                                                     (0x00, True, True)])
+def test_rate_limited_follows_a_remote_decision_without_spending_a_token(
+    flags: int, debug: bool, kept: bool,
+) -> None:
+    sampler = sampling.rate_limited(1, clock=lambda: 0.0)
+    parent = SpanContext(1, 2, flags, is_remote=True, debug=debug)
+    for _ in range(5):
+        assert sampler.should_sample(parent, 1, "s", SpanKind.SERVER, None) is kept
+    assert sampler.should_sample(None, 3, "new", SpanKind.SERVER, None)  # its token is intact
