@@ -32,6 +32,25 @@ _lock = threading.Lock()
 _propagator: Optional[Propagator] = None
 _atexit_registered = False
 _shutdown_timeout = 5.0
+# The ``testing.capture()`` blocks now open, innermost last, each as a maker of the processor
+# that every pipeline ``configure`` builds meanwhile adds (it sends to the capture too), so a
+# test keeps the spans of code that configures tracing itself (an application factory).
+_captures: List[Callable[[], SpanProcessor]] = []
+
+
+def push_capture(make_tap: Callable[[], SpanProcessor]) -> None:
+    """Add ``make_tap()`` to every pipeline configured from now on (``testing.capture``)."""
+    with _lock:
+        _captures.append(make_tap)
+
+
+def pop_capture(make_tap: Callable[[], SpanProcessor]) -> None:
+    """Undo ``push_capture(make_tap)``."""
+    with _lock:
+        for index in range(len(_captures) - 1, -1, -1):
+            if _captures[index] is make_tap:
+                del _captures[index]
+                break
 
 
 def _split(value: Any) -> List[Any]:
@@ -236,6 +255,9 @@ def configure(
                     schedule_delay=delay, make_exporter=rebuild,
                 ))
 
+    with _lock:
+        if _captures:
+            processors.append(_captures[-1]())
     pipeline = Pipeline(new_sampler, processors, new_resource, new_limits)
     with _lock:
         old = _tracer.install(pipeline)

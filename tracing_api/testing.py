@@ -26,19 +26,24 @@ from __future__ import annotations
 
 import contextlib
 import textwrap
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+import threading
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _config, _tracer
 from ._conformance import check_exporter, representative_spans, span_data_strategy
 from ._local import MemoryExporter, format_tree
 from ._pipeline import Pipeline
-from ._processors import SimpleProcessor
+from ._processors import SimpleProcessor, counts_sum
 from ._recording_server import RecordingServer, Reply, Request
 from ._span import Limits
 from ._types import SpanKind, StatusCode
-from .export import SpanData
+from .export import SpanData, SpanProcessor
 from .propagation import Propagator
 from .sampling import Sampler, always_on
+
+
+def _comparable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 class CapturedSpans:
@@ -96,15 +101,20 @@ class CapturedSpans:
         """Every trace as indented names (two spaces a level), children in start order."""
         ids = {s.context.span_id for s in self.spans}
         roots = [s for s in self.spans if s.parent is None or s.parent.span_id not in ids]
+        kids: Dict[Tuple[int, int], List[SpanData]] = {}
+        for span in self.spans:
+            if span.parent is not None:
+                kids.setdefault((span.context.trace_id, span.parent.span_id), []).append(span)
         lines: List[str] = []
-
-        def walk(span: SpanData, depth: int) -> None:
+        # An explicit stack, not recursion: a trace may nest deeper than Python's call limit.
+        # Pushed in reverse so the first child (by start) comes off first.
+        stack = [(root, 0) for root in reversed(sorted(roots, key=lambda s: s.start_time))]
+        while stack:
+            span, depth = stack.pop()
             lines.append("  " * depth + span.name)
-            for child in self.children(span):
-                walk(child, depth + 1)
-
-        for root in sorted(roots, key=lambda s: s.start_time):
-            walk(root, 0)
+            children = sorted(kids.get((span.context.trace_id, span.context.span_id), ()),
+                              key=lambda s: s.start_time)
+            stack.extend((child, depth + 1) for child in reversed(children))
         return "\n".join(lines)
 
     def assert_tree(self, expected: str) -> None:
@@ -129,8 +139,10 @@ class CapturedSpans:
             assert span.kind == kind, f"{name}: kind {span.kind.name}, expected {kind.name}"
         for key, value in (attributes or {}).items():
             assert key in span.attributes, f"{name}: no attribute {key!r} in {dict(span.attributes)}"
-            assert span.attributes[key] == value, (
-                f"{name}: attribute {key!r} is {span.attributes[key]!r}, expected {value!r}"
+            got = span.attributes[key]
+            # Spans keep a sequence as a tuple: the list the code set still matches.
+            assert _comparable(got) == _comparable(value), (
+                f"{name}: attribute {key!r} is {got!r}, expected {value!r}"
             )
         if status is not None:
             assert span.status.code == status, (
@@ -146,6 +158,47 @@ class CapturedSpans:
         return span
 
 
+class CaptureTap:
+    """Passes spans to a capture's processor, from one pipeline (``testing.capture()``).
+
+    Each pipeline gets a tap of its own, so shutting a pipeline down (reconfiguring,
+    ``shutdown()``, the end of the block) closes its tap alone, and the capture goes on with the
+    next pipeline. Only the tap of the capture's own pipeline reports counts in ``stats()``
+    (the capture's, plus the spans it dropped once shut down); the taps in pipelines the
+    application configured count nothing, so ``stats()`` stays about its own exporters.
+    """
+
+    def __init__(self, target: SpanProcessor, *, counted: bool = False) -> None:
+        self.target = target
+        self.counted = counted
+        self.closed = False
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    def on_end(self, span: Any) -> None:
+        """Hand ``span`` to the capture, unless this tap's pipeline was shut down."""
+        if self.closed:
+            with self._lock:
+                self.dropped += 1
+        else:
+            self.target.on_end(span)
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        """Flush the capture's processor."""
+        return bool(self.target.force_flush(timeout))
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop passing spans on; the capture's processor stays open for the next pipeline."""
+        self.closed = True
+        return True
+
+    def stats(self) -> Dict[str, int]:
+        """The capture's counts for its own pipeline; none for one the application built."""
+        if not self.counted:
+            return counts_sum([])
+        return counts_sum([self.target.stats(), {"ended": self.dropped, "dropped": self.dropped}])
+
+
 @contextlib.contextmanager
 def capture(
     *, sampler: Optional[Sampler] = None, propagators: Union[str, Sequence[Any], None] = None,
@@ -153,15 +206,21 @@ def capture(
 ) -> Iterator[CapturedSpans]:
     """An isolated pipeline for the ``with`` block: every span finished in it is kept in memory.
 
+    When the code under test calls ``configure()`` inside the block (an application factory),
+    the pipeline it configures sends every span both to its own exporters and to this capture,
+    with the sampler it configured. With nested captures, spans go to the innermost one only.
+
     The previous configuration (pipeline, propagators, shutdown timeout) is restored afterwards,
-    untouched, even when the code under test calls ``configure()``: the pipeline it configured
-    is shut down on the way out.
+    untouched: a pipeline configured inside the block is shut down on the way out.
     """
     exporter = MemoryExporter(max_spans=1_000_000)
     processor = SimpleProcessor(exporter)
+    # Behind a tap, so that shutting the pipeline down (the code under test reconfiguring, say)
+    # leaves the capture's processor open for the pipelines configured after it.
+    tap = CaptureTap(processor, counted=True)
     attributes: Dict[str, object] = {"service.name": "test"}
     attributes.update(resource or {})
-    pipeline = Pipeline(sampler or always_on(), [processor], attributes, limits or Limits())
+    pipeline = Pipeline(sampler or always_on(), [tap], attributes, limits or Limits())
     new_propagator: Optional[Propagator] = (
         None if propagators is None else _config.make_propagator(propagators)
     )
@@ -170,9 +229,14 @@ def capture(
     previous_pipeline = _tracer.install(pipeline)
     if new_propagator is not None:
         _config.set_propagator(new_propagator)
+    def make_tap() -> CaptureTap:  # one per pipeline configured inside the block
+        return CaptureTap(processor)
+
+    _config.push_capture(make_tap)
     try:
         yield CapturedSpans(exporter, processor)
     finally:
+        _config.pop_capture(make_tap)
         timeout = _config.saved_settings()[1]
         left = _tracer.install(previous_pipeline)
         _config.restore_settings(saved)

@@ -153,3 +153,103 @@ def test_capture_restores_the_previous_pipeline_after_code_under_test_disables_t
         tracing.configure()
         assert _tracer.active() is None
     assert _tracer.active() is before
+
+
+def test_capture_keeps_spans_ended_after_code_under_test_configures() -> None:
+    with capture() as spans:
+        with tracer.span("before"):
+            pass
+        tracing.configure(exporter=_Exporter(), processor="simple")
+        with tracer.span("after"):
+            pass
+    assert spans.names() == ["before", "after"]
+
+
+def test_exporter_configured_inside_capture_still_gets_its_spans() -> None:
+    app = _Exporter()
+    with capture():
+        tracing.configure(exporter=app, processor="simple")
+        with tracer.span("handled"):
+            pass
+    assert app.names == ["handled"]
+
+
+def test_capture_keeps_spans_after_code_under_test_configures_a_batch_pipeline() -> None:
+    with capture() as spans:
+        tracing.configure(exporter=_Exporter(), schedule_delay=0.5)
+        with tracer.span("batched-app"):
+            pass
+    assert spans.names() == ["batched-app"]
+
+
+def test_capture_keeps_spans_across_a_shutdown_and_configure_inside_the_block() -> None:
+    with capture() as spans:
+        tracing.configure(exporter=_Exporter(), processor="simple")
+        tracing.shutdown()
+        tracing.configure(exporter=_Exporter(), processor="simple")
+        with tracer.span("after-restart"):
+            pass
+    assert spans.names() == ["after-restart"]
+
+
+def test_configure_inside_nested_captures_sends_to_the_innermost_only() -> None:
+    with capture() as outer:
+        with capture() as inner:
+            tracing.configure(exporter=_Exporter(), processor="simple")
+            with tracer.span("inner-app"):
+                pass
+        with tracer.span("outer"):
+            pass
+    assert inner.names() == ["inner-app"]
+    assert outer.names() == ["outer"]
+
+
+def test_configure_after_the_capture_no_longer_sends_to_it() -> None:
+    with capture() as spans:
+        pass
+    tracing.configure(exporter="memory", processor="simple")
+    with tracer.span("later"):
+        pass
+    assert spans.names() == []
+
+
+def test_stats_inside_capture_count_only_the_applications_exporters() -> None:
+    with capture():
+        tracing.configure(exporter=_Exporter(), processor="simple")
+        with tracer.span("counted-once"):
+            pass
+        counts = tracing.stats()
+    assert counts["ended"] == 1 and counts["exported"] == 1
+
+
+def test_assert_span_matches_a_list_attribute_against_the_stored_tuple(
+    trace_capture: CapturedSpans,
+) -> None:
+    with tracer.span("tagged", attributes={"tags": ["a", "b"]}):
+        pass
+    trace_capture.assert_span("tagged", attributes={"tags": ["a", "b"]})
+    trace_capture.assert_span("tagged", attributes={"tags": ("a", "b")})
+
+
+def test_assert_span_reports_a_differing_list_attribute_with_both_values(
+    trace_capture: CapturedSpans,
+) -> None:
+    with tracer.span("tagged", attributes={"tags": ["a", "b"]}):
+        pass
+    with pytest.raises(AssertionError, match=r"is \('a', 'b'\), expected \['a'\]"):
+        trace_capture.assert_span("tagged", attributes={"tags": ["a"]})
+
+
+def test_outline_draws_a_trace_deeper_than_the_recursion_limit(
+    trace_capture: CapturedSpans,
+) -> None:
+    import contextlib
+    import sys
+
+    depth = sys.getrecursionlimit() + 200
+    with contextlib.ExitStack() as stack:
+        for level in range(depth):
+            stack.enter_context(tracer.span(f"s{level}"))
+    lines = trace_capture.outline().splitlines()
+    assert len(lines) == depth
+    assert lines[-1] == "  " * (depth - 1) + f"s{depth - 1}"
