@@ -132,7 +132,9 @@ def parent_based(
 
     A debug parent (B3 ``d``, Jaeger debug) is always sampled.
     """
-    for value in (root, remote_sampled, remote_not_sampled, local_sampled, local_not_sampled):
+    if not isinstance(root, Sampler):  # None too: it would sample nothing, silently
+        raise ConfigurationError(f"parent_based() needs a root sampler, not {root!r}")
+    for value in (remote_sampled, remote_not_sampled, local_sampled, local_not_sampled):
         if value is not None and not isinstance(value, Sampler):
             raise ConfigurationError(f"parent_based() takes samplers, not {value!r}")
     return _ParentBased(

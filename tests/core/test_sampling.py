@@ -159,3 +159,9 @@ def test_rate_limited_follows_a_remote_decision_without_spending_a_token(
     for _ in range(5):
         assert sampler.should_sample(parent, 1, "s", SpanKind.SERVER, None) is kept
     assert sampler.should_sample(None, 3, "new", SpanKind.SERVER, None)  # its token is intact
+
+
+@pytest.mark.parametrize("root", [None, "always_on", 0.5])
+def test_parent_based_refuses_a_root_that_is_not_a_sampler(root: object) -> None:
+    with pytest.raises(tracing.ConfigurationError, match="needs a root sampler"):
+        sampling.parent_based(root)  # type: ignore[arg-type]
