@@ -44,6 +44,18 @@ class Pipeline:
             self.on_end: Callable[[SpanData], None] = self.processors[0].on_end
         else:  # several, or the application's own, whose errors must not reach span.end()
             self.on_end = self._fan_out
+        self._deliver = self.on_end  # to this pipeline's own processors, even once replaced
+        self.successor: Optional[Pipeline] = None  # the pipeline that replaced this one
+
+    def _forward(self, data: SpanData) -> None:
+        # Walked in a loop, not by calls: a span may outlive any number of reconfigurations.
+        target = self
+        for _ in range(10_000):  # a bound, should the chain ever loop
+            following = target.successor
+            if following is None:
+                break
+            target = following
+        target._deliver(data)
 
     def _fan_out(self, data: SpanData) -> None:
         for processor in self.processors:
@@ -85,11 +97,9 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         if successor is not None:
             # A span started here and ending from now on goes to the pipeline that replaced
-            # this one (looked up at each end: it may be replaced in turn), not to a closed queue.
-            def forward(span: SpanData) -> None:
-                successor.on_end(span)
-
-            self.on_end = forward
+            # this one (or the one that replaced that, and so on), not to a closed queue.
+            self.successor = successor
+            self.on_end = self._forward
         leaving = [p for p in self.processors if id(p) not in kept_processors]
         for processor in leaving:
             # Only ours know ``release_exporter``; an application's processor is left as is.

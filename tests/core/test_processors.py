@@ -460,3 +460,17 @@ def test_exporters_are_shut_down_where_no_thread_can_be_started(
     monkeypatch.setattr(_processors.threading.Thread, "start", refuse)
     assert tracing.shutdown(timeout=2.0)
     assert exporter.shutdowns == 1
+
+
+def test_a_span_outliving_many_reconfigurations_ends_into_the_live_pipeline() -> None:
+    import sys as _sys
+
+    first = Recorder()
+    tracing.configure(exporter=first, processor="simple")
+    old = tracer.start_span("long-lived")
+    for _ in range(_sys.getrecursionlimit() + 100):  # deeper than calls could follow
+        tracing.configure(exporter=first, processor="simple")
+    last = Recorder()
+    tracing.configure(exporter=last, processor="simple")
+    old.end()
+    assert [s.name for s in last.spans] == ["long-lived"]
