@@ -80,7 +80,7 @@ def _after_fork_in_child() -> None:
     # child clears the finalizers it inherited, then runs its after-fork hooks: one of those
     # registers the finalizer.
     mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None and _live_processors:
+    if mp_util is not None:
         try:
             mp_util.register_after_fork(_FORK_MARK, _flush_at_multiprocessing_exit)
         except Exception:
@@ -94,10 +94,25 @@ class _ForkMark:
 _FORK_MARK = _ForkMark()
 
 
-def _flush_at_multiprocessing_exit(mark: object) -> None:
+_finalizer_pid = 0  # the process whose multiprocessing exit flushes (one finalizer each)
+
+
+def _flush_at_multiprocessing_exit(mark: object = None) -> None:
+    global _finalizer_pid
+    if _finalizer_pid == os.getpid():
+        return
     import multiprocessing.util
 
     multiprocessing.util.Finalize(None, _shutdown_at_child_exit, exitpriority=0)
+    _finalizer_pid = os.getpid()
+
+
+def _in_multiprocessing_child() -> bool:
+    multiprocessing = sys.modules.get("multiprocessing")
+    try:
+        return multiprocessing is not None and multiprocessing.parent_process() is not None
+    except Exception:
+        return False
 
 
 def _shutdown_at_child_exit() -> None:
@@ -113,6 +128,12 @@ def _watch_forks(processor: Any) -> None:
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _fork_hook_installed = True
+    if _finalizer_pid != os.getpid() and _in_multiprocessing_child():
+        # Configured in a multiprocessing child after its fork: flush at its exit all the same.
+        try:
+            _flush_at_multiprocessing_exit()
+        except Exception:
+            _log.warn("fork", "could not arrange a flush at the child's exit", exc_info=True)
 
 
 class SimpleProcessor:

@@ -199,3 +199,24 @@ def test_simple_processor_rebuilds_an_exporter_chosen_by_name_in_a_forked_child(
         os.close(read_fd)
     names = [json.loads(line)["name"] for line in path.read_text().splitlines()]
     assert names == ["simple-child", "simple-child"]
+
+
+def _mp_child_configuring(endpoint_options: Any) -> None:
+    tracing.configure(**endpoint_options, schedule_delay=30.0)  # after the fork, in the child
+    end_spans(5, "configured-in-child")
+
+
+def test_a_multiprocessing_child_that_configures_after_the_fork_flushes_at_exit(
+    make_backend: Callable[[str], Any],
+) -> None:
+    import multiprocessing
+
+    backend = make_backend("zipkin")
+    options = backend.exporter_options(timeout=10.0, deadline=10.0)
+    tracing.shutdown()  # the parent traces nothing
+    process = multiprocessing.get_context("fork").Process(
+        target=_mp_child_configuring, args=(options,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert len(backend.span_ids()) == 5

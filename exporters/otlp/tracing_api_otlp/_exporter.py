@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tracing_api import ConfigurationError, delivery
 from tracing_api.export import SpanData
@@ -90,9 +90,10 @@ def traces_url(endpoint: Optional[str]) -> str:
         else:
             endpoint = DEFAULT_ENDPOINT
     delivery.url_setting(endpoint, _PREFIX + source)
-    if endpoint.rstrip("/").endswith("/v1/traces"):
+    parts = urlsplit(endpoint)  # the path gets /v1/traces, not a query string after it
+    if parts.path.rstrip("/").endswith("/v1/traces"):
         return endpoint
-    return endpoint.rstrip("/") + "/v1/traces"
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v1/traces"))
 
 
 class OtlpExporter(delivery.HttpExporter):

@@ -109,6 +109,11 @@ def test_endpoint_option_gets_v1_traces_once() -> None:
         "http://c:4318/v1/traces", "http://c:4318/v1/traces")
 
 
+def test_an_endpoint_with_a_query_gets_v1_traces_in_its_path() -> None:
+    assert traces_url("https://c:4318/otlp?tenant=a") == "https://c:4318/otlp/v1/traces?tenant=a"
+    assert traces_url("http://c:4318/v1/traces?x=1") == "http://c:4318/v1/traces?x=1"
+
+
 def test_parse_headers_rejects_a_member_without_a_value() -> None:
     with pytest.raises(ValueError, match="key=value"):
         parse_headers("good=1,bad")
