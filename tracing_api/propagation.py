@@ -364,6 +364,15 @@ def inject(
         _log.debug("inject failed", exc_info=True)
 
 
+def fields() -> Tuple[str, ...]:
+    """The header names the configured propagators write (lower case): what a request being
+    re-sent or forwarded should lose before a new context is injected into it."""
+    try:
+        return tuple(_configured().fields)
+    except Exception:  # a propagator of the application's with a broken ``fields``
+        return ()
+
+
 def extract(carrier: Any, getter: Optional[Getter] = None, context: Optional[Context] = None) -> Context:
     """The context ``carrier`` holds (a remote span context and baggage), read with the
     configured propagators; an empty context when it holds nothing valid. Never raises.
@@ -390,6 +399,7 @@ __all__ = [
     "Propagator",
     "Setter",
     "extract",
+    "fields",
     "first_text",
     "first_value",
     "getter_for",

@@ -72,9 +72,28 @@ class _HeaderSafeSetter:
 
 
 def inject(context: Context, carrier: Any, setter: Optional[Setter] = None) -> None:
-    """Write ``context`` into the request headers (never raises)."""
+    """Write ``context`` into the request headers (never raises).
+
+    Headers of the configured formats already on the request (forwarded from another trace,
+    or left from an earlier send) go first: a ``tracestate`` or ``baggage`` the new context
+    does not carry must not travel beside its ``traceparent``.
+    """
+    if context.span.context.is_valid:
+        _drop(carrier, tracing_api.propagation.fields())
     inner = setter if setter is not None else tracing_api.propagation.setter_for(carrier)
     tracing_api.inject(carrier, context=context, setter=_HeaderSafeSetter(inner))
+
+
+def _drop(carrier: Any, names: Tuple[str, ...]) -> None:
+    remove = getattr(carrier, "remove_header", None)  # urllib.request.Request
+    for name in names:
+        try:
+            if remove is not None:
+                remove(name.capitalize())  # the case urllib stores names in
+            else:
+                carrier.pop(name, None)  # requests' and httpx's headers ignore case
+        except Exception:
+            _log.debug("could not remove header %r", name, exc_info=True)
 
 
 def finish(span: Any, status_code: Optional[int], http_version: Optional[str] = None) -> None:

@@ -17,6 +17,7 @@ Starlette the span is named after the matched route (``GET /users/{id}``); elsew
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Awaitable, Callable, Dict, Iterable, MutableMapping, Optional, Tuple
 
 from tracing_api.context import Context, attach, detach
@@ -124,16 +125,18 @@ class ASGIMiddleware:
         async def traced_send(message: Message) -> None:
             done = state.on_send(message)
             await send(message)
-            if done:
-                state.finish()
+            if done:  # the span lasts until here; it ends once the app returns (see finish)
+                state.responded_at = time.time_ns()
 
         token = attach(context)
         request_token = _server.enter(request)
         try:
             await self.app(scope, receive, traced_send)
         except BaseException as exc:
-            request.fail(exc)
+            request.fail(exc)  # also after the response: a background task's failure, say
             raise
+        else:
+            state.check_responded()
         finally:
             _server.leave(request_token)
             detach(token)
@@ -165,7 +168,8 @@ class _HeadersOf:
 class _Exchange:
     """One request's response progress: status once, route once, end once."""
 
-    __slots__ = ("_finished", "_options", "_request", "_routed", "_scope", "_span")
+    __slots__ = ("_finished", "_options", "_request", "_routed", "_scope", "_span", "_started",
+                 "responded_at")
 
     def __init__(self, options: _server.Options, scope: Scope, span: Any, request: Request):
         self._options = options
@@ -174,12 +178,15 @@ class _Exchange:
         self._request = request
         self._routed = False
         self._finished = False
+        self._started = False
+        self.responded_at: Optional[int] = None  # when the last body chunk went out
 
     def on_send(self, message: Message) -> bool:
         """Record what ``message`` says; True when it completes the response."""
         try:
             kind = message.get("type")
             if kind == "http.response.start":
+                self._started = True
                 self._route()
                 status = message.get("status")
                 if isinstance(status, int):
@@ -199,15 +206,24 @@ class _Exchange:
             if route:
                 self._request.set_route(route)
 
+    def check_responded(self) -> None:
+        """An app that returned without starting a response: the server answers 500."""
+        if not self._started:
+            try:
+                self._request.set_status(500)
+            except Exception:
+                _log.debug("could not record the missing response", exc_info=True)
+
     def finish(self) -> None:
-        """End the span (once)."""
+        """End the span (once), when the app has returned: an exception it raises after the
+        response (a background task's) is recorded; the span's end is the response's."""
         if self._finished:
             return
         self._finished = True
         try:
             self._route()
         finally:
-            self._span.end()
+            self._span.end(self.responded_at)
 
 
 def _client(scope: Scope) -> Optional[str]:

@@ -267,3 +267,37 @@ def test_route_reached_through_mounts_is_named_with_the_mount_paths(
     assert span.name == f"GET {route}"
     assert span.attributes["http.route"] == route
     assert span.attributes["url.path"] == path
+
+
+def test_a_background_task_failing_after_the_response_is_recorded_on_the_server_span(
+    trace_capture: CapturedSpans, serve: Any, fetch: Any, wait_span: Any
+) -> None:
+    from starlette.background import BackgroundTask
+
+    def job() -> None:
+        raise RuntimeError("background job failed")
+
+    async def answer(request: Request) -> Response:
+        return PlainTextResponse("accepted", background=BackgroundTask(job))
+
+    app = Starlette(routes=[Route("/later", answer)], middleware=[Middleware(ASGIMiddleware)])
+    url = serve("asgi", app)
+    assert fetch(url, "/later")[0] == 200
+    span = _server(trace_capture, wait_span)
+    assert span.status.code == StatusCode.ERROR
+    assert span.attributes["error.type"] == "RuntimeError"
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.attributes["http.response.status_code"] == 200
+
+
+def test_an_app_returning_without_a_response_is_recorded_as_the_servers_500(
+    trace_capture: CapturedSpans, serve: Any, fetch: Any, wait_span: Any
+) -> None:
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    url = serve("asgi", ASGIMiddleware(silent))
+    assert fetch(url, "/nothing")[0] == 500
+    span = _server(trace_capture, wait_span)
+    assert span.status.code == StatusCode.ERROR
+    assert span.attributes["http.response.status_code"] == 500

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.error
+import urllib.request
 from typing import Any, Callable, Dict
 
 import httpx
@@ -207,3 +208,27 @@ def test_binary_propagator_never_breaks_an_http_request(
     sent = [r["grpc-trace-bin"] for r in backend.requests]
     assert len(sent) == 40
     assert all(len(base64.b64decode(v + "=" * (-len(v) % 4))) == 29 for v in sent)
+
+
+FORWARDED = {"traceparent": "00-11111111111111111111111111111111-2222222222222222-01",
+             "tracestate": "vendor=opaque-for-trace-1111", "baggage": "user=mallory"}
+SENDERS: Dict[str, Callable[[str], Any]] = {
+    "urllib": lambda url: build_opener().open(
+        urllib.request.Request(url, headers=FORWARDED), timeout=5).read(),
+    "requests": lambda url: traced_session().get(url, headers=FORWARDED, timeout=5),
+    "httpx": lambda url: httpx.Client(transport=TracingTransport(), timeout=5).get(
+        url, headers=FORWARDED),
+}
+
+
+@pytest.mark.parametrize("client", sorted(SENDERS))
+def test_headers_of_another_trace_on_the_request_do_not_travel_with_the_new_traceparent(
+    trace_capture: CapturedSpans, backend: Any, client: str,
+) -> None:
+    with tracer.span("caller"):  # a context with no tracestate and no baggage
+        SENDERS[client](backend.url + "/ok")
+    sent = backend.requests[-1]
+    span = trace_capture.assert_span("GET", kind=SpanKind.CLIENT, parent="caller")
+    assert sent["traceparent"].split("-")[1:3] == [span.context.trace_id_hex,
+                                                   span.context.span_id_hex]
+    assert "tracestate" not in sent and "baggage" not in sent
