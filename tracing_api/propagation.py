@@ -115,8 +115,10 @@ def lower_case_names(carrier: Dict[Any, Any]) -> bool:
     """
     try:
         # One join and one lower() in C: cheaper than a scan of the names in Python for one
-        # absent header, let alone several.
-        names = "\n".join(carrier)
+        # absent header, let alone several. [*d]: join takes a list faster than a dict. No
+        # separator is needed: lower() leaves the whole as it is exactly when it leaves each
+        # name as it is.
+        names = "".join([*carrier])
     except TypeError:  # a name that is not text
         return False
     return names == names.lower()

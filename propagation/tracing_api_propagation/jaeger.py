@@ -143,14 +143,26 @@ class JaegerPropagator:
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
         """Write ``uber-trace-id`` for a valid span context, and one ``uberctx-*`` per entry."""
-        span_context = context.span.context
-        # SpanContext.is_valid, inlined: the property costs a tenth of an inject.
-        if 0 < span_context.trace_id <= _TRACE_ID_MAX and 0 < span_context.span_id <= _SPAN_ID_MAX:
-            if setter is DICT and type(carrier) is dict and not carrier:
-                carrier[HEADER] = format_header(span_context)  # DICT.set, without the call
+        span_context = context[0].context  # Context.span
+        # As B3Propagator.inject: SpanContext fields by index (0 trace_id, 1 span_id,
+        # 2 trace_flags, 5 debug), format_header and is_valid inlined, the range checks left
+        # to to_bytes() (OverflowError: an id negative or wider than its field, invalid).
+        trace_id = span_context[0]
+        span_id = span_context[1]
+        if trace_id and span_id:
+            try:
+                trace_hex = _to_bytes(trace_id, 8 if trace_id <= _SPAN_ID_MAX else 16, "big").hex()
+                span_hex = _to_bytes(span_id, 8, "big").hex()
+            except OverflowError:
+                pass
             else:
-                setter.set(carrier, HEADER, format_header(span_context))
-        if context.baggage:
+                flags = "3" if span_context[5] else "1" if span_context[2] & 0x01 else "0"
+                value = f"{trace_hex}:{span_hex}:0:{flags}"
+                if setter is DICT and type(carrier) is dict and not carrier:
+                    carrier[HEADER] = value  # DICT.set, without the call
+                else:
+                    setter.set(carrier, HEADER, value)
+        if context[1]:  # Context.baggage
             used = 0
             written = 0
             for key, value in context.baggage.items():

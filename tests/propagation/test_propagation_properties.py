@@ -225,3 +225,26 @@ def test_extract_ignores_huge_values_without_reading_them() -> None:
     for make in [*FORMATS.values(), BaggagePropagator]:
         context = make().extract(carrier, EMPTY_CONTEXT, DICT)
         assert context.span.context == SpanContext(0, 0)
+
+
+# Ids anywhere an application could put them: negative, zero, in range, one past the widest.
+any_ids = st.one_of(st.integers(-(2**129), 2**129), st.sampled_from([-1, 0, 2**64, 2**128]))
+
+
+@fuzz
+@given(trace_id=any_ids, span_id=any_ids, decision=decisions, name=st.sampled_from(sorted(FORMATS)))
+def test_inject_writes_ids_only_for_a_valid_context_and_never_raises(
+    trace_id: int, span_id: int, decision: str, name: str,
+) -> None:
+    flags = 0x01 if decision in ("sampled", "debug") else 0
+    deferred = decision == "deferred"
+    sent = SpanContext(trace_id, span_id, flags, NO_STATE, True, decision == "debug", deferred)
+    sampling_only = trace_id == 0 and span_id == 0 and not deferred
+    for carrier, getter in (({}, DICT), ([], PAIRS)):
+        FORMATS[name]().inject(EMPTY_CONTEXT.with_span_context(sent), carrier, getter)
+        got = FORMATS[name]().extract(carrier, EMPTY_CONTEXT, getter).span.context
+        if sent.is_valid:
+            assert got == expressible(name, sent)
+        elif not sampling_only:  # a sampling-only decision may travel (B3, Jaeger debug)
+            assert not carrier, (name, carrier)
+            assert got == SpanContext(0, 0)
