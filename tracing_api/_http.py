@@ -28,6 +28,7 @@ from typing import (
 from ._http_settings import (
     header_problem,
     headers_setting,
+    shown_url,
     split_credentials,
     url_problem,
     url_setting,
@@ -271,6 +272,7 @@ class HttpExporter:
         # user:password in the URL becomes an Authorization header, so the URL kept (and shown
         # in logs and reprs) never carries a credential.
         self.url, credentials = split_credentials(url)
+        self.shown_url = shown_url(self.url)  # for logs and reprs: no query values
         self.timeout = timeout
         self.headers = {"Content-Type": self.content_type, **extra}
         if credentials is not None and not any(k.lower() == "authorization" for k in self.headers):
@@ -344,7 +346,9 @@ class HttpExporter:
         return 0
 
     def _attempt(self, body: bytes, remaining: float, replies: List[HttpResponse]) -> Outcome:
-        timeout = min(self.timeout, remaining)
+        # The first attempt gets the whole request timeout, even one longer than the retry
+        # deadline (a slow backend the application allowed for); retries fit in what is left.
+        timeout = min(self.timeout, remaining) if replies else self.timeout
         reply = post(self.url, body, headers=self.headers, timeout=timeout, gzip=self.gzip)
         replies.append(reply)
         return reply.outcome()
@@ -361,9 +365,9 @@ class HttpExporter:
         # not flood the application's log.
         if changed and not outcome.ok:
             _log.warning("%s: %d spans not delivered to %s (%s); further failures are counted "
-                         "in stats()", type(self).__name__, spans, self.url, outcome.detail)
+                         "in stats()", type(self).__name__, spans, self.shown_url, outcome.detail)
         elif changed:
-            _log.info("%s: delivering to %s again", type(self).__name__, self.url)
+            _log.info("%s: delivering to %s again", type(self).__name__, self.shown_url)
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Nothing is buffered here: every export is sent when called."""

@@ -86,6 +86,24 @@ def headers_setting(headers: object, source: str) -> Dict[str, str]:
     return dict(headers)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as logs and reprs show it: every query value replaced by ``REDACTED`` (a query
+    string may carry a signature or an API key; the names are kept, to tell URLs apart)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if not parts.query:
+        return url
+    query = "&".join(
+        f"{name}=REDACTED" if sep else name
+        for name, sep, _ in (item.partition("=") for item in parts.query.split("&"))
+    )
+    return urlunsplit(parts._replace(query=query))
+
+
 def split_credentials(url: str) -> Tuple[str, Optional[str]]:
     """``url`` without its ``user:password@`` part, and that part as a Basic ``Authorization``
     value (None when there is none).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import math
@@ -115,11 +116,13 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
     if text.isascii() and text.isdigit():  # str.isdigit alone accepts "²"
         return float(min(int(text[:12]), 10**11))
     try:
-        when = email.utils.parsedate_to_datetime(text)
+        when: Optional[datetime.datetime] = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None or when.tzinfo is None:  # RFC 9110 dates are always GMT
+    if when is None:  # Python 3.9 returns None for some malformed dates
         return None
+    if when.tzinfo is None:  # asctime form ("Sun Nov  6 08:49:37 1994"): GMT all the same
+        when = when.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 

@@ -7,7 +7,8 @@ import gzip
 import os
 import socket
 import threading
-from typing import Iterator, List, Optional, Sequence
+import time
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from hypothesis import given, settings
@@ -198,6 +199,13 @@ def test_parse_retry_after_treats_a_past_date_as_now() -> None:
     assert delivery.parse_retry_after(when, now=2_000.0) == 0.0
 
 
+@pytest.mark.parametrize("value", ["Sun, 06 Nov 1994 08:49:37 GMT",
+                                   "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"])
+def test_parse_retry_after_reads_all_three_http_date_forms(value: str) -> None:
+    # RFC 9110 5.6.7: recipients accept IMF-fixdate, RFC 850 and asctime (GMT by definition).
+    assert delivery.parse_retry_after(value, now=784_111_000.0) == pytest.approx(777.0)
+
+
 @pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Mon, 99 Foo 2024"])
 def test_parse_retry_after_ignores_malformed_values(value: Optional[str]) -> None:
     assert delivery.parse_retry_after(value) is None
@@ -359,3 +367,37 @@ def test_credentials_in_the_url_become_an_authorization_header_and_leave_the_url
     assert exporter.url == "http://127.0.0.1:9411/api/v2/spans"
     assert exporter.headers["Authorization"] == "Basic YWxpY2U6c0BjcmV0"  # alice:s@cret
     assert "cret" not in repr(exporter.__dict__.get("url"))
+
+
+def _slow_server(delay: float) -> Tuple[Any, str]:
+    """A real HTTP server on 127.0.0.1 that answers every POST after ``delay`` seconds."""
+    import http.server
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(delay)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
+@pytest.mark.parametrize("deadline", [0.0, 0.1])
+def test_the_first_attempt_gets_the_whole_timeout_even_past_the_retry_deadline(
+        deadline: float) -> None:
+    httpd, url = _slow_server(0.5)
+    try:
+        exporter = NamesExporter(url, timeout=5.0, retry=RetryPolicy(deadline=deadline))
+        assert exporter.export(representative_spans()[:1]) is ExportResult.SUCCESS
+        assert exporter.stats()["attempts"] == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -91,8 +91,8 @@ def traces_url(endpoint: Optional[str]) -> str:
             endpoint = DEFAULT_ENDPOINT
     delivery.url_setting(endpoint, _PREFIX + source)
     parts = urlsplit(endpoint)  # the path gets /v1/traces, not a query string after it
-    if parts.path.rstrip("/").endswith("/v1/traces"):
-        return endpoint
+    if parts.path.rstrip("/").endswith("/v1/traces"):  # given whole; "/v1/traces/" is a 404
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/v1/traces"))
 
 
@@ -170,9 +170,9 @@ class OtlpExporter(delivery.HttpExporter):
             level = logging.WARNING if now - self._last_refusal >= 60.0 else logging.DEBUG
             if level == logging.WARNING:
                 self._last_refusal = now
-            _log.log(level, "OtlpExporter: %s refused %d spans of a batch: %s", self.url,
+            _log.log(level, "OtlpExporter: %s refused %d spans of a batch: %s", self.shown_url,
                      rejected, message[:200] or "(no message)")
         return rejected
 
     def __repr__(self) -> str:
-        return f"OtlpExporter({self.url!r}, protocol={self.protocol!r})"
+        return f"OtlpExporter({self.shown_url!r}, protocol={self.protocol!r})"

@@ -119,7 +119,9 @@ def _ip(text: str) -> Optional[Tuple[str, str]]:
         mapped = address.ipv4_mapped
         if mapped is not None:
             return "ipv4", str(mapped)
-        return "ipv6", str(address)
+        # Without its zone ("fe80::1%eth0", as link-local peers come): the schema's ipv6
+        # format has none, and it means nothing outside the host that saw it.
+        return "ipv6", str(address).partition("%")[0]
     return "ipv4", str(address)
 
 

@@ -124,3 +124,10 @@ def test_url_setting_accepts_only_urls_urllib_can_post_to(text: str) -> None:
     assert request.type in ("http", "https")
     connection = http.client.HTTPConnection(request.host)  # parses the port: raises on a bad one
     connection.putrequest("POST", request.selector)  # raises on a request line it will not send
+
+
+@pytest.mark.parametrize("given", ["http://collector:4318/v1/traces/",
+                                   "http://collector:4318/v1/traces//"])
+def test_an_endpoint_given_whole_with_a_trailing_slash_loses_the_slash(given: str) -> None:
+    # Receivers route "/v1/traces" exactly: "/v1/traces/" answers 404 to every batch.
+    assert traces_url(given) == "http://collector:4318/v1/traces"

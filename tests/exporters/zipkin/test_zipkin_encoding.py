@@ -170,6 +170,13 @@ def test_server_remote_endpoint_is_the_client() -> None:
     assert span["remoteEndpoint"] == {"ipv6": "2001:db8::1", "port": 40000}
 
 
+def test_a_link_local_peer_is_written_without_its_zone(official: Any) -> None:
+    body = encode_spans([make(kind=tracing.SpanKind.SERVER, attributes={
+        "client.address": "fe80::1%eth0", "client.port": 5000})])
+    assert json.loads(body)[0]["remoteEndpoint"] == {"ipv6": "fe80::1", "port": 5000}
+    assert official(body) == []
+
+
 def test_peer_service_names_the_remote_endpoint() -> None:
     span = one(make(kind=tracing.SpanKind.CLIENT, attributes={
         "peer.service": "billing", "server.address": "billing.internal", "server.port": 0}))

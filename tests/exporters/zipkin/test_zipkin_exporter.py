@@ -194,3 +194,28 @@ def test_spans_with_times_zipkin_cannot_carry_are_left_out_and_the_rest_sent(
         f"{s.context.span_id:016x}" for s in spans)
     assert [official(r.body) for r in server.requests] == [[]]
     assert exporter.stats()["spans_failed"] == len(bad)
+
+
+def test_a_span_with_an_invalid_context_is_counted_as_failed_not_exported(
+        server: RecordingServer) -> None:
+    good = representative_spans()[0]
+    bad = good._replace(context=tracing.SpanContext(0, 1, 1))
+    exporter = exporter_for(server)
+    assert exporter.export([bad, good]) == PartialSuccess(1)
+    assert len(spans_received(server)) == 1
+    stats = exporter.stats()
+    assert (stats["spans_exported"], stats["spans_failed"]) == (1, 1)
+
+
+def test_query_values_in_the_url_are_kept_out_of_repr_and_logs(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:  # a port nobody listens on: the export fails and logs
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+    exporter = ZipkinExporter(f"http://127.0.0.1:{port}/api/v2/spans?sig=TOPSECRET",
+                              retry=delivery.RetryPolicy(deadline=0.2, initial_backoff=0.05))
+    with caplog.at_level("INFO", logger="tracing_api.delivery"):
+        assert exporter.export(representative_spans()[:1]) is ExportResult.FAILURE
+    assert "TOPSECRET" not in repr(exporter)
+    assert "sig=REDACTED" in repr(exporter)
+    assert caplog.records and all("TOPSECRET" not in r.getMessage() for r in caplog.records)
