@@ -12,6 +12,10 @@ application returns, whichever comes first, so a streamed response is inside it.
 Starlette the span is named after the matched route (``GET /users/{id}``); elsewhere pass
 ``route=`` (a function of the scope, called when the response starts) or call
 ``tracing_api_http.set_route``. Lifespan and WebSocket scopes pass through untouched.
+
+An application that returns without starting a response is recorded as the 500 the server
+sends, unless the client disconnected first (``http.disconnect`` received): that is the client
+leaving, recorded as an ``http.disconnect`` event, with no status code and the status unset.
 """
 
 from __future__ import annotations
@@ -122,6 +126,12 @@ class ASGIMiddleware:
             return
         state = _Exchange(self._options, scope, span, request)
 
+        async def traced_receive() -> Message:
+            message = await receive()
+            if not state.started:  # only a disconnect before any response means something
+                state.on_receive(message)
+            return message
+
         async def traced_send(message: Message) -> None:
             done = state.on_send(message)
             await send(message)
@@ -131,7 +141,7 @@ class ASGIMiddleware:
         token = attach(context)
         request_token = _server.enter(request)
         try:
-            await self.app(scope, receive, traced_send)
+            await self.app(scope, traced_receive, traced_send)
         except BaseException as exc:
             request.fail(exc)  # also after the response: a background task's failure, say
             raise
@@ -168,8 +178,8 @@ class _HeadersOf:
 class _Exchange:
     """One request's response progress: status once, route once, end once."""
 
-    __slots__ = ("_finished", "_options", "_request", "_routed", "_scope", "_span", "_started",
-                 "responded_at")
+    __slots__ = ("_disconnected", "_finished", "_options", "_request", "_routed", "_scope",
+                 "_span", "responded_at", "started")
 
     def __init__(self, options: _server.Options, scope: Scope, span: Any, request: Request):
         self._options = options
@@ -178,7 +188,8 @@ class _Exchange:
         self._request = request
         self._routed = False
         self._finished = False
-        self._started = False
+        self.started = False
+        self._disconnected = False  # the client left before the response started
         self.responded_at: Optional[int] = None  # when the last body chunk went out
 
     def on_send(self, message: Message) -> bool:
@@ -186,7 +197,7 @@ class _Exchange:
         try:
             kind = message.get("type")
             if kind == "http.response.start":
-                self._started = True
+                self.started = True
                 self._route()
                 status = message.get("status")
                 if isinstance(status, int):
@@ -196,6 +207,15 @@ class _Exchange:
         except Exception:
             _log.debug("unreadable ASGI message", exc_info=True)
         return False
+
+    def on_receive(self, message: Message) -> None:
+        """Note an ``http.disconnect`` that arrives before the response has started."""
+        try:
+            if message.get("type") == "http.disconnect" and not self._disconnected:
+                self._disconnected = True
+                self._span.add_event("http.disconnect")
+        except Exception:
+            _log.debug("unreadable ASGI message", exc_info=True)
 
     def _route(self) -> None:
         if self._routed:
@@ -207,8 +227,9 @@ class _Exchange:
                 self._request.set_route(route)
 
     def check_responded(self) -> None:
-        """An app that returned without starting a response: the server answers 500."""
-        if not self._started:
+        """An app that returned without starting a response: the server answers 500, unless
+        the client had already gone (nobody to answer; not the server's failure)."""
+        if not self.started and not self._disconnected:
             try:
                 self._request.set_status(500)
             except Exception:

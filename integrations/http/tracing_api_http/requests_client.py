@@ -26,7 +26,8 @@ from . import _client
 class TracingAdapter(BaseAdapter):
     """Wraps a ``requests`` adapter (by default a new ``HTTPAdapter``) with CLIENT spans.
 
-    Attributes the wrapped adapter has (``max_retries``, ...) are reachable through this one.
+    Attributes the wrapped adapter has (``max_retries``, ...) are read and written through this
+    one: ``session.get_adapter(url).max_retries = Retry(...)`` sets the wrapped adapter's.
     """
 
     def __init__(self, adapter: Optional[BaseAdapter] = None) -> None:
@@ -61,6 +62,20 @@ class TracingAdapter(BaseAdapter):
         if name == "adapter":
             raise AttributeError(name)
         return getattr(self.adapter, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The wrapped adapter is the one that sends: a setting written here after wrapping
+        # (max_retries, ...) must reach it, not stay on this object unread.
+        if name == "adapter":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.adapter, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name == "adapter":
+            object.__delattr__(self, name)
+        else:
+            delattr(self.adapter, name)
 
 
 def traced_session(session: Optional[requests.Session] = None) -> requests.Session:

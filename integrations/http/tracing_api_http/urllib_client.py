@@ -8,7 +8,11 @@
     with opener.open("http://127.0.0.1:8080/hello", timeout=5) as response:
         body = response.read()
 
-    urllib.request.install_opener(build_opener())   # or trace every urllib.request.urlopen
+    urllib.request.install_opener(build_opener())   # or trace urllib.request.urlopen(url)
+
+``urlopen(..., context=...)`` (and ``cafile=``/``capath=``) builds its own untraced opener and
+ignores the installed one: for your own TLS context open through
+``build_opener(TracingHTTPSHandler(context=context))``.
 
 Each hop of a followed redirect is its own span (a sibling under the caller's span). The span
 ends when the response headers arrive; 4xx and 5xx responses mark it as an error, as do

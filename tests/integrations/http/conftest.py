@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -21,9 +23,11 @@ WAIT_TIMEOUT = 5.0
 
 
 class Backend:
-    """A plain ``http.server`` backend that remembers the headers of every request."""
+    """A plain ``http.server`` backend that remembers the headers of every request; HTTPS when
+    given a server ``tls`` context.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         self.requests: List[Dict[str, str]] = []
         backend = self
 
@@ -39,6 +43,8 @@ class Backend:
                     self._reply(404, b"missing")
                 elif path == "/broken":
                     self._reply(500, b"broken")
+                elif path == "/unavailable":
+                    self._reply(503, b"unavailable")
                 else:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     self._reply(200, json.dumps(headers).encode())
@@ -58,8 +64,10 @@ class Backend:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'http' if tls is None else 'https'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
@@ -75,6 +83,58 @@ def backend() -> Iterator[Backend]:
     server = Backend()
     try:
         yield server
+    finally:
+        server.stop()
+
+
+def self_signed_tls(directory: Path) -> Tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, and a client
+    context that trusts only that certificate. (``cryptography`` comes with google-auth, which
+    the Cloud Trace plugin installs for development.)
+    """
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (directory / "cert.pem").write_bytes(pem)
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and host name
+    client.load_verify_locations(cadata=pem.decode("ascii"))
+    return server, client
+
+
+@pytest.fixture
+def tls_backend(tmp_path: Path) -> Iterator[Tuple[Backend, ssl.SSLContext]]:
+    """An HTTPS backend with a self-signed certificate, and a client context trusting it."""
+    server_tls, client_tls = self_signed_tls(tmp_path)
+    server = Backend(server_tls)
+    try:
+        yield server, client_tls
     finally:
         server.stop()
 

@@ -301,3 +301,31 @@ def test_an_app_returning_without_a_response_is_recorded_as_the_servers_500(
     span = _server(trace_capture, wait_span)
     assert span.status.code == StatusCode.ERROR
     assert span.attributes["http.response.status_code"] == 500
+
+
+def test_a_client_leaving_before_the_response_is_not_recorded_as_a_server_500(
+    trace_capture: CapturedSpans, serve: Any, wait_span: Any
+) -> None:
+    """A long poll whose client hangs up: the app sees ``http.disconnect`` and returns without
+    answering (there is nobody to answer). That is the client's abort, not a server failure.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    waiting = threading.Event()
+
+    async def long_poll(scope: Any, receive: Any, send: Any) -> None:
+        waiting.set()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    port = urlsplit(serve("asgi", ASGIMiddleware(long_poll))).port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"GET /poll HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert waiting.wait(5)
+    span = _server(trace_capture, wait_span)
+    assert "http.response.status_code" not in span.attributes
+    assert "error.type" not in span.attributes
+    assert span.status.code == StatusCode.UNSET
+    assert [e.name for e in span.events] == ["http.disconnect"]

@@ -160,6 +160,38 @@ def test_requests_session_keeps_custom_adapter_settings(backend: Any) -> None:
     assert not isinstance(adapter.adapter, type(adapter))  # type: ignore[attr-defined]
 
 
+def test_retry_set_on_a_traced_sessions_adapter_after_wrapping_is_used(backend: Any) -> None:
+    from urllib3.util.retry import Retry
+
+    def attempts(session: requests.Session) -> int:
+        before = len(backend.requests)
+        session.get_adapter(backend.url).max_retries = Retry(  # type: ignore[attr-defined]
+            total=2, status_forcelist=[503], backoff_factor=0, raise_on_status=False
+        )
+        with session:
+            assert session.get(backend.url + "/unavailable", timeout=5).status_code == 503
+        return len(backend.requests) - before
+
+    untraced = attempts(requests.Session())
+    assert untraced == 3
+    assert attempts(traced_session(requests.Session())) == untraced
+
+
+def test_opener_with_its_own_tls_context_traces_https_requests(
+    trace_capture: CapturedSpans, tls_backend: Any
+) -> None:
+    """``urlopen(url, context=...)`` bypasses the installed opener; this is the traced way."""
+    from tracing_api_http import TracingHTTPSHandler
+
+    backend, client_tls = tls_backend
+    opener = build_opener(TracingHTTPSHandler(context=client_tls))
+    with tracer.span("caller"), opener.open(backend.url + "/ok", timeout=5) as response:
+        assert response.status == 200
+    span = trace_capture.assert_span("GET", kind=SpanKind.CLIENT, parent="caller")
+    assert span.attributes["url.full"] == backend.url + "/ok"
+    assert backend.requests[-1]["traceparent"].split("-")[2] == span.context.span_id_hex
+
+
 def test_build_opener_refuses_untraced_http_handler() -> None:
     import urllib.request
 
