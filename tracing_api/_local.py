@@ -133,19 +133,26 @@ class JsonLinesExporter(_Closable):
         records = [span_to_dict(s) for s in spans]
         try:
             with self._lock:
-                if self._file is None:
-                    self._file = (
-                        sys.stdout if self.path == "-" else open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-                    )
+                stream: Optional[IO[str]]
+                if self.path == "-":
+                    # The standard output of now: redirect_stdout and test runners swap it, and
+                    # may close the one they swap out.
+                    stream = sys.stdout
+                    if stream is None:  # no console at all (pythonw)
+                        return ExportResult.FAILURE
+                else:
+                    if self._file is None:
+                        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                    stream = self._file
                 try:
-                    self._file.write(_json_lines(records, ensure_ascii=False))
+                    stream.write(_json_lines(records, ensure_ascii=False))
                 except UnicodeEncodeError:
                     # A lone surrogate in a string, or a stream that is not UTF-8: JSON's own
                     # \u escapes are ASCII, which every stream takes. (A text stream encodes a
                     # write whole before writing any of it.)
-                    self._file.write(_json_lines(records, ensure_ascii=True))
-                self._file.flush()
-        except OSError:
+                    stream.write(_json_lines(records, ensure_ascii=True))
+                stream.flush()
+        except (OSError, ValueError):  # ValueError: a closed stream
             return ExportResult.FAILURE
         return ExportResult.SUCCESS
 
@@ -153,7 +160,7 @@ class JsonLinesExporter(_Closable):
         """Close the file."""
         with self._lock:
             self._closed = True
-            if self._file is not None and self._file is not sys.stdout:
+            if self._file is not None:
                 self._file.close()
             self._file = None
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.message
 import gzip
 import http.server
+import io
 import threading
 from types import MappingProxyType, TracebackType
 from typing import (
@@ -16,6 +18,12 @@ from typing import (
     Optional,
     Type,
 )
+
+# A request body past this many bytes (sent or, chunked, announced) is answered 413, unrecorded:
+# a test server's memory stays bounded whatever the client under test sends.
+_MAX_BODY = 64 * 1024 * 1024
+_MAX_LINE = 1024  # a chunk-size or trailer line
+_MAX_TRAILERS = 100
 
 
 class Request(NamedTuple):
@@ -43,9 +51,68 @@ class Reply(NamedTuple):
 _OK = Reply()
 
 
+class _Refused(Exception):
+    """A request body that cannot be read whole; ``status`` is the answer."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _read_body(rfile: io.BufferedIOBase, headers: email.message.Message) -> bytes:
+    """The request body, of ``Content-Length`` bytes or chunked; ``_Refused`` when malformed
+    or larger than ``_MAX_BODY``.
+    """
+    encoding = (headers.get("Transfer-Encoding") or "").lower()
+    if encoding:
+        if encoding.rsplit(",", 1)[-1].strip() != "chunked":
+            raise _Refused(400)  # a body that only the end of the connection would delimit
+        return _read_chunked(rfile)
+    try:
+        length = int(headers.get("Content-Length") or 0)
+    except ValueError:
+        raise _Refused(400) from None
+    if length < 0:
+        raise _Refused(400)
+    if length > _MAX_BODY:
+        raise _Refused(413)
+    return rfile.read(length)
+
+
+def _read_chunked(rfile: io.BufferedIOBase) -> bytes:
+    """A chunked body: size lines in hex, each chunk, then trailers up to an empty line."""
+    chunks: List[bytes] = []
+    total = 0
+    while True:
+        line = rfile.readline(_MAX_LINE + 1)
+        if not line.endswith(b"\n"):  # too long, or the connection closed
+            raise _Refused(400)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise _Refused(400) from None
+        if size < 0:
+            raise _Refused(400)
+        if size == 0:
+            break
+        total += size
+        if total > _MAX_BODY:
+            raise _Refused(413)
+        chunk = rfile.read(size)
+        if len(chunk) < size or rfile.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n"):
+            raise _Refused(400)
+        chunks.append(chunk)
+    for _ in range(_MAX_TRAILERS):
+        if rfile.readline(_MAX_LINE + 1) in (b"\r\n", b"\n", b""):
+            return b"".join(chunks)
+    raise _Refused(400)
+
+
 class RecordingServer:
     """A real HTTP server on 127.0.0.1 (an ephemeral port) that records every request, for
-    exporter tests. It answers with the replies given, in order, then with ``default``::
+    exporter tests. It answers with the replies given, in order, then with ``default``. A body
+    may be sent with ``Content-Length`` or chunked; one that is malformed is answered 400, one
+    over 64 MiB 413, and neither is recorded::
 
         with RecordingServer([Reply(503, {"Retry-After": "0"})]) as server:
             exporter = MyExporter(server.url + "/spans")
@@ -63,8 +130,11 @@ class RecordingServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # the name http.server dispatches on
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
+                try:
+                    raw = _read_body(self.rfile, self.headers)
+                except _Refused as refused:
+                    self.send_error(refused.status)
+                    return
                 body = raw
                 if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
                     try:
@@ -129,7 +199,8 @@ class RecordingServer:
     def stop(self) -> None:
         """Release hanging requests, stop serving and close the socket."""
         self._stopping.set()
-        self._server.shutdown()
+        if self._thread.ident is not None:  # started: shutdown() waits for its loop to end
+            self._server.shutdown()
         self._server.server_close()
 
     def __enter__(self) -> RecordingServer:

@@ -13,7 +13,7 @@ Each record gets ``trace_id`` (32 hex digits), ``span_id`` (16 hex digits) and `
 known, else the bare trace id), ``logging.googleapis.com/spanId`` and
 ``logging.googleapis.com/trace_sampled``. Outside a span the ids are empty strings and
 ``trace_sampled`` is False, so format strings never fail. A value the application passed itself
-(``extra={"trace_id": ...}``) is kept.
+(``extra={"trace_id": ...}``, or any of the other fields) is kept, and the others are still added.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from .context import current_span
 GCP_TRACE = "logging.googleapis.com/trace"
 GCP_SPAN_ID = "logging.googleapis.com/spanId"
 GCP_TRACE_SAMPLED = "logging.googleapis.com/trace_sampled"
+
+_FIELDS = ("trace_id", "span_id", "trace_sampled", GCP_TRACE, GCP_SPAN_ID, GCP_TRACE_SAMPLED)
 
 _PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCP_PROJECT")
 
@@ -60,8 +62,10 @@ class TraceContextFilter(logging.Filter):
 def annotate(record: logging.LogRecord, project_id: Optional[str] = None) -> None:
     """Add the current trace context to ``record``; never raises."""
     fields = record.__dict__
-    if "trace_id" in fields and GCP_TRACE in fields:
-        return  # done already (a filter on both a logger and its handler) or set by the caller
+    if "trace_id" in fields and all(name in fields for name in _FIELDS):
+        # Nothing to add: done already (a filter on both a logger and its handler), or every
+        # field set by the caller. Any one missing is added below, beside the caller's.
+        return
     try:
         context = current_span().context
         if context.is_valid:

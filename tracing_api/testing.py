@@ -42,8 +42,18 @@ from .propagation import Propagator
 from .sampling import Sampler, always_on
 
 
-def _comparable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+def _kind(value: Any) -> Any:
+    """The attribute type ``value`` stands for (bool before int: True is an int in Python)."""
+    return next((t for t in (bool, int, float, str) if isinstance(value, t)), None)
+
+
+def _same(got: Any, expected: Any) -> bool:
+    """Whether an attribute value is the one expected, type included: ``0`` is not ``False``,
+    ``200.0`` is not ``200``. Spans keep a sequence as a tuple: the list the code set matches.
+    """
+    if isinstance(got, (list, tuple)) and isinstance(expected, (list, tuple)):
+        return len(got) == len(expected) and all(map(_same, got, expected))
+    return bool(_kind(got) is _kind(expected) and got == expected)
 
 
 class CapturedSpans:
@@ -132,7 +142,8 @@ class CapturedSpans:
         parent: Optional[str] = None,
     ) -> SpanData:
         """Assert the one span ``name`` has the given kind, attributes (a subset), status and
-        parent (by name); return it.
+        parent (by name); return it. Attribute values compare by type too (``0`` is not
+        ``False``, ``200.0`` is not ``200``); a list matches the tuple the span keeps.
         """
         span = self.find(name)
         if kind is not None:
@@ -140,8 +151,7 @@ class CapturedSpans:
         for key, value in (attributes or {}).items():
             assert key in span.attributes, f"{name}: no attribute {key!r} in {dict(span.attributes)}"
             got = span.attributes[key]
-            # Spans keep a sequence as a tuple: the list the code set still matches.
-            assert _comparable(got) == _comparable(value), (
+            assert _same(got, value), (
                 f"{name}: attribute {key!r} is {got!r}, expected {value!r}"
             )
         if status is not None:

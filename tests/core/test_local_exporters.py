@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from typing import Any
@@ -104,12 +105,31 @@ def test_jsonl_writes_a_lone_surrogate_as_a_json_escape_and_keeps_the_batch(tmp_
 
 
 def test_jsonl_to_a_stream_that_is_not_utf8_writes_ascii_escapes() -> None:
-    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")  # standard output, ASCII locale
     exporter = JsonLinesExporter("-")
-    exporter._file = stream  # what "-" opens, with an ASCII locale
-    assert exporter.export([_one_span("Zürich")]) is ExportResult.SUCCESS
+    with contextlib.redirect_stdout(stream):
+        assert exporter.export([_one_span("Zürich")]) is ExportResult.SUCCESS
     stream.seek(0)
     assert json.loads(stream.read())["name"] == "Zürich"
+
+
+def test_jsonl_to_stdout_writes_to_the_standard_output_of_each_export() -> None:
+    exporter = JsonLinesExporter("-")
+    first, second = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(first):
+        assert exporter.export([_one_span("one")]) is ExportResult.SUCCESS
+    first.close()  # as a test runner closes the output it captured
+    with contextlib.redirect_stdout(second):
+        assert exporter.export([_one_span("two")]) is ExportResult.SUCCESS
+    assert json.loads(second.getvalue())["name"] == "two"
+
+
+def test_jsonl_to_a_closed_stdout_reports_failure() -> None:
+    exporter = JsonLinesExporter("-")
+    closed = io.StringIO()
+    closed.close()
+    with contextlib.redirect_stdout(closed):
+        assert exporter.export([_one_span("lost")]) is ExportResult.FAILURE
 
 
 def _one_span(name: str) -> Any:

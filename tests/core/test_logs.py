@@ -247,6 +247,31 @@ def test_global_correlate_adds_the_other_fields_beside_one_passed_in_extra(
     assert fields[logs.GCP_TRACE] == f"projects/p/traces/{span.context.trace_id_hex}"
 
 
+def test_global_correlate_adds_the_other_fields_beside_both_trace_fields_passed_in_extra(
+    trace_capture: CapturedSpans, other: _Collect
+) -> None:
+    logs.correlate()
+    with tracer.span("work") as span:
+        logging.getLogger("test_logs.other").info(
+            "hello", extra={"trace_id": "mine", logs.GCP_TRACE: "projects/p/traces/mine"}
+        )
+    fields = other.records[0].__dict__
+    assert (fields["trace_id"], fields[logs.GCP_TRACE]) == ("mine", "projects/p/traces/mine")
+    assert fields["span_id"] == fields[logs.GCP_SPAN_ID] == span.context.span_id_hex
+    assert fields["trace_sampled"] is fields[logs.GCP_TRACE_SAMPLED] is True
+
+
+def test_filter_adds_the_other_fields_beside_both_trace_fields_passed_in_extra(
+    trace_capture: CapturedSpans, logger: logging.Logger
+) -> None:
+    logs.correlate(logger)
+    with tracer.span("work") as span:
+        logger.info("inside", extra={"trace_id": "mine", logs.GCP_TRACE: "mine"})
+    fields = _records(logger)[0].__dict__
+    assert fields["trace_id"] == "mine"
+    assert fields["span_id"] == fields[logs.GCP_SPAN_ID] == span.context.span_id_hex
+
+
 def test_global_correlate_formats_a_trace_id_passed_in_extra(other: _Collect) -> None:
     logs.correlate()
     stream = io.StringIO()

@@ -240,6 +240,39 @@ def test_assert_span_reports_a_differing_list_attribute_with_both_values(
         trace_capture.assert_span("tagged", attributes={"tags": ["a"]})
 
 
+def test_assert_span_does_not_take_an_int_for_a_bool(trace_capture: CapturedSpans) -> None:
+    with tracer.span("cache.get", attributes={"cache.hit": 0}):
+        pass
+    with pytest.raises(AssertionError, match=r"attribute 'cache\.hit' is 0, expected False"):
+        trace_capture.assert_span("cache.get", attributes={"cache.hit": False})
+
+
+def test_assert_span_does_not_take_a_float_for_an_int(trace_capture: CapturedSpans) -> None:
+    with tracer.span("get", attributes={"http.response.status_code": 200.0}):
+        pass
+    with pytest.raises(AssertionError, match=r"is 200\.0, expected 200\b"):
+        trace_capture.assert_span("get", attributes={"http.response.status_code": 200})
+
+
+def test_assert_span_compares_the_items_of_a_sequence_by_type(
+    trace_capture: CapturedSpans,
+) -> None:
+    with tracer.span("flagged", attributes={"flags": [1, 0]}):
+        pass
+    with pytest.raises(AssertionError, match=r"is \(1, 0\), expected \[True, False\]"):
+        trace_capture.assert_span("flagged", attributes={"flags": [True, False]})
+
+
+def test_assert_span_matches_an_int_enum_against_the_plain_int_kept(
+    trace_capture: CapturedSpans,
+) -> None:
+    from http import HTTPStatus
+
+    with tracer.span("get", attributes={"http.response.status_code": HTTPStatus.OK}):
+        pass
+    trace_capture.assert_span("get", attributes={"http.response.status_code": HTTPStatus.OK})
+
+
 def test_outline_draws_a_trace_deeper_than_the_recursion_limit(
     trace_capture: CapturedSpans,
 ) -> None:
