@@ -8,6 +8,8 @@ from typing import Any, Callable, List, Sequence
 
 from google.cloud.trace_v2.types import tracing as _tracing
 
+from ._truncate import truncate
+
 REQUEST = _tracing.BatchWriteSpansRequest.pb()
 """The raw protobuf class of a ``BatchWriteSpansRequest``."""
 
@@ -19,6 +21,10 @@ MAX_SPANS_PER_REQUEST = 1000
 
 MAX_REQUEST_BYTES = 4_000_000
 """Serialized bytes in one request by default: under gRPC's 4 MiB default message limit."""
+
+STATUS_MESSAGE_KEPT = 4096
+"""Bytes of a status message a span too big for a request keeps before it sheds anything else;
+only when all else is gone is the message cut shorter."""
 
 _INT32_MAX = (1 << 31) - 1
 _AGENT_LABEL = "g.co/agent"
@@ -67,25 +73,39 @@ def _shed_repeated(items: Any, excess: int) -> int:
     return removed
 
 
+def _shorten_message(status: Any, excess: int, floor: int) -> None:
+    message = status.message
+    size = len(message.encode("utf-8"))
+    if size > floor:
+        status.message = truncate(message, max(size - excess, floor))[0]
+
+
 def fit(span: Any, budget: int) -> bool:
-    """Shrink the raw span message ``span`` until it serializes to at most ``budget`` bytes,
-    leaving out (and counting) its biggest attributes, then its latest events, then its latest
-    links, then its stack trace. False when even that is not enough.
+    """Shrink the raw span message ``span`` until it serializes to at most ``budget`` bytes:
+    cut a status message over ``STATUS_MESSAGE_KEPT`` bytes down to that; leave out (and count)
+    its biggest attributes, then its latest events, then its latest links; drop its stack trace;
+    and last, cut its status message further. False when even that is not enough.
     """
-    for step in range(4):
+    for step in range(6):
         excess = span.ByteSize() - budget
         if excess <= 0:
             return True
         if step == 0:
-            _shed_attributes(span, excess)
+            # A long error message goes first, down to a readable length: cutting its tail
+            # loses less than any attribute, event or link would.
+            _shorten_message(span.status, excess, STATUS_MESSAGE_KEPT)
         elif step == 1:
+            _shed_attributes(span, excess)
+        elif step == 2:
             removed = _shed_repeated(span.time_events.time_event, excess)
             _count(span.time_events, "dropped_annotations_count", removed)
-        elif step == 2:
+        elif step == 3:
             removed = _shed_repeated(span.links.link, excess)
             _count(span.links, "dropped_links_count", removed)
-        else:
+        elif step == 4:
             span.ClearField("stack_trace")
+        else:
+            _shorten_message(span.status, excess, 0)
     return bool(span.ByteSize() <= budget)
 
 

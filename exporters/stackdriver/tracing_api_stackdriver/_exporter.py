@@ -2,11 +2,12 @@
 
 Every call carries its own timeout and no client-side retry (the client library's default
 retry waits up to 120 s): retries are ``tracing_api.delivery``'s, within one deadline for the
-whole ``export``. A request the backend refuses as INVALID_ARGUMENT is cut in halves and the
-halves sent again, down to the single spans at fault, so one bad span never costs its
-neighbours; where both halves are refused whole, the fault is likely the whole batch's, and
-cutting stops after ``MAX_REFUSED_SPLITS`` such levels. The client is made on a helper thread
-at the first export, so finding credentials never holds an export past its deadline.
+whole ``export`` (its first call is always made). A request the backend refuses as
+INVALID_ARGUMENT is cut in halves and the halves sent again, level by level, down to the single
+spans at fault, so one bad span never costs its neighbours; where every piece of a level is
+refused and none was taken, the fault is likely the whole batch's and cutting stops (see
+``REFUSED_WHOLE_PIECES`` and ``ISOLATED_BAD_SPANS``). The client is made on a helper thread at
+the first export, so finding credentials never holds an export past its deadline.
 """
 
 from __future__ import annotations
@@ -17,66 +18,43 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from tracing_api.delivery import Outcome, RetryPolicy, Sender, grpc_outcome
+from tracing_api.delivery import Outcome, RetryPolicy, Sender
 from tracing_api.export import ExportResult, PartialSuccess, SpanData
 
 from . import _batching, _mapping
+from ._errors import ClientFailed, ClientNotReady, classify
 
 _log = logging.getLogger("tracing_api.stackdriver")
 
 CLIENT_RETRY_SECONDS = 60.0
 """How long a failure to make the Cloud Trace client is kept before it is tried again."""
-MAX_REFUSED_SPLITS = 3
-"""Levels of cutting a refused request in halves whose both halves are refused whole, after
-which the spans left are counted as rejected unsent: a batch refused as a whole costs at most
-15 requests, whatever its size."""
+REFUSED_WHOLE_PIECES = 8
+"""When this many pieces of a refused request (or more), a whole level of cutting, are all
+refused and no piece was taken yet, the fault is taken to be in every span: the spans left are
+counted as rejected unsent. A request refused as a whole costs 1 + 2 + 4 + 8 = 15 requests,
+whatever its size."""
+ISOLATED_BAD_SPANS = 8
+"""Cutting one refused request of n spans sends at most ``2 * ISOLATED_BAD_SPANS * log2(n)``
+more requests (log2 rounded up): enough to isolate that many bad spans, each in its own piece
+at every level. Spans still in refused pieces when the budget is spent are counted as rejected
+unsent. Up to 7 bad spans are always isolated, wherever they are; 8 or more are too, unless
+every eighth of the request holds one (which looks like a request refused whole)."""
 _DEFAULT_RETRY = RetryPolicy()
 
 
-class ClientNotReady(Exception):
-    """The Cloud Trace client is still being made (credentials still being looked for)."""
-
-
-class _Refusals:
-    """What Cloud Trace refused in one export, logged once at its end."""
+class _ExportState:
+    """One export so far: whether it made an attempt yet, and what Cloud Trace refused (logged
+    once at its end).
+    """
 
     def __init__(self) -> None:
+        self.attempted = False
         self.count = 0
         self.detail = ""
 
     def add(self, count: int, detail: str) -> None:
         self.count += count
         self.detail = self.detail or detail
-
-
-def _retry_after(exc: Any) -> Optional[float]:
-    # The server may say when to come back, in a google.rpc.RetryInfo among the details.
-    for detail in getattr(exc, "details", None) or ():
-        delay = getattr(detail, "retry_delay", None)
-        if delay is not None and hasattr(delay, "ToTimedelta"):
-            try:
-                return max(0.0, float(delay.ToTimedelta().total_seconds()))
-            except (OverflowError, ValueError):
-                return None
-    return None
-
-
-def _classify(exc: BaseException) -> Tuple[Outcome, str]:
-    """An exception from ``batch_write_spans`` as an outcome, and its gRPC code name."""
-    from google.api_core import exceptions as api_exceptions
-    from google.auth import exceptions as auth_exceptions
-
-    if isinstance(exc, api_exceptions.GoogleAPICallError):
-        code = getattr(exc, "grpc_status_code", None)
-        name = code.name if code is not None else type(exc).__name__
-        outcome = grpc_outcome(name, str(exc.message))
-        after = _retry_after(exc) if outcome.retryable else None
-        return (outcome._replace(retry_after=after) if after is not None else outcome), name
-    if isinstance(exc, auth_exceptions.TransportError):  # could not reach the token server
-        return Outcome.retry(f"credentials: {exc}"), "UNAVAILABLE"
-    if isinstance(exc, ClientNotReady):
-        return Outcome.retry(str(exc)), "UNAVAILABLE"
-    return Outcome.permanent(f"{type(exc).__name__}: {exc}"), type(exc).__name__
 
 
 class CloudTraceExporter:
@@ -118,7 +96,8 @@ class CloudTraceExporter:
 
     def _get_client(self, wait: float) -> Any:
         """The client; made on a helper thread at first use, waited for at most ``wait``
-        seconds. Raises the error that made it fail, or ``ClientNotReady``.
+        seconds. Raises ``ClientFailed`` (carrying the error that made it fail) or
+        ``ClientNotReady``.
         """
         with self._client_lock:
             if self._stop.is_set():
@@ -128,7 +107,7 @@ class CloudTraceExporter:
             if self._client_error is not None:
                 error, when = self._client_error
                 if time.monotonic() - when < CLIENT_RETRY_SECONDS:
-                    raise error
+                    raise ClientFailed(error) from None
                 self._client_error = None
             done = self._building
             if done is None:
@@ -151,7 +130,7 @@ class CloudTraceExporter:
         if made is not None:
             return made
         if failure is not None:
-            raise failure[0]
+            raise ClientFailed(failure[0]) from None
         raise ClientNotReady("the Cloud Trace client is still being made (looking for "
                              "credentials); these spans are not sent")
 
@@ -166,7 +145,7 @@ class CloudTraceExporter:
             # time; tried again after CLIENT_RETRY_SECONDS, for a failure that passes (the
             # metadata server briefly out of reach).
             with self._client_lock:
-                self._client_error = (exc, time.monotonic())
+                self._client_error = (exc.with_traceback(None), time.monotonic())
             _log.warning("Cloud Trace exporter has no client: %s: %s", type(exc).__name__, exc)
         with self._client_lock:
             self._building = None
@@ -210,25 +189,25 @@ class CloudTraceExporter:
             return ExportResult.FAILURE
         if not spans:
             return ExportResult.SUCCESS
-        refusals = _Refusals()
+        state = _ExportState()
         try:
             end = time.monotonic() + self.retry.deadline
             messages, sizes, rejected = self._map(spans)
             exported = failed = 0
             for group in _batching.split(messages, sizes, self._name, self.max_spans_per_request,
                                          self.max_request_bytes):
-                done = self._send([messages[i] for i in group], end, refusals)
+                done = self._send([messages[i] for i in group], end, state)
                 exported += done[0]
                 rejected += done[1]
                 failed += done[2]
         except Exception as exc:  # a bug must not reach the pipeline; the batch is lost
             _log.warning("Cloud Trace export failed: %s: %s", type(exc).__name__, exc)
             exported, rejected, failed = 0, 0, len(spans)
-        if refusals.count:
+        if state.count:
             # Once per export, however many spans or requests: a batch refused whole must not
             # flood the application's log. Each refused span is logged at DEBUG.
-            _log.warning("Cloud Trace refused %d of %d spans as invalid (%s)", refusals.count,
-                         len(spans), refusals.detail)
+            _log.warning("Cloud Trace refused %d of %d spans as invalid (%s)", state.count,
+                         len(spans), state.detail)
         self._count(exported, rejected, failed)
         if exported == len(spans):
             return ExportResult.SUCCESS
@@ -236,60 +215,69 @@ class CloudTraceExporter:
         return PartialSuccess(exported) if exported else ExportResult.FAILURE
 
     def _send(self, messages: List[Any], end: float,
-              refusals: _Refusals) -> Tuple[int, int, int]:
-        """Deliver ``messages``, halving a request refused as invalid; returns how many spans
-        were exported, rejected and failed.
+              state: _ExportState) -> Tuple[int, int, int]:
+        """Deliver ``messages``, cutting a request refused as invalid in halves, level by level;
+        returns how many spans were exported, rejected and failed.
         """
         counts = [0, 0, 0]  # exported, rejected, failed
-        # Refused parts still to cut, each with how many cuts above it had both halves
-        # refused whole.
-        refused: List[Tuple[List[Any], int]] = []
-        if self._try(messages, end, counts, refusals):
-            refused.append((messages, 0))
+        if not self._try(messages, end, counts, state) or len(messages) < 2:
+            return counts[0], counts[1], counts[2]
+        # Halving isolates each bad span in about log2(n) levels of two requests: a budget for
+        # ISOLATED_BAD_SPANS of them bounds the cost of a request full of bad spans.
+        budget = 2 * ISOLATED_BAD_SPANS * (len(messages) - 1).bit_length()
+        refused = [messages]
         while refused:
-            part, both = refused.pop()
-            if both >= MAX_REFUSED_SPLITS:
-                # Halves refused whole, level after level: the fault is most likely not in a
-                # few spans but in all of them (a project the backend refuses, clocks far
-                # off). Cutting on would cost ever more requests for nothing.
-                counts[1] += len(part)
-                refusals.add(len(part), "")
-                _log.debug("Cloud Trace: %d spans refused with their neighbours, counted as "
-                           "rejected without cutting further", len(part))
-                continue
-            half = len(part) // 2
-            found = [piece for piece in (part[:half], part[half:])
-                     if self._try(piece, end, counts, refusals)]
-            level = both + (len(found) == 2)
-            for piece in reversed(found):  # the first half is cut first
-                refused.append((piece, level))
+            pieces = [piece for part in refused
+                      for piece in (part[:len(part) // 2], part[len(part) // 2:])]
+            if len(pieces) > budget:
+                self._give_up(refused, counts, state)
+                break
+            budget -= len(pieces)
+            refused = [piece for piece in pieces if self._try(piece, end, counts, state)]
+            if len(refused) == len(pieces) >= REFUSED_WHOLE_PIECES and not counts[0]:
+                # Every piece refused, none taken: the fault is most likely not in a few spans
+                # but in all of them (a project the backend refuses, clocks far off). Cutting
+                # on would cost ever more requests for nothing.
+                self._give_up([piece for piece in refused if len(piece) > 1], counts, state)
+                break
+            refused = [piece for piece in refused if len(piece) > 1]
         return counts[0], counts[1], counts[2]
 
+    @staticmethod
+    def _give_up(refused: List[List[Any]], counts: List[int], state: _ExportState) -> None:
+        left = sum(len(part) for part in refused)
+        counts[1] += left
+        state.add(left, "")
+        _log.debug("Cloud Trace: %d spans refused with their neighbours, counted as rejected "
+                   "without cutting further", left)
+
     def _try(self, part: List[Any], end: float, counts: List[int],
-             refusals: _Refusals) -> bool:
+             state: _ExportState) -> bool:
         """Send ``part`` once (with retries) and count what became of it; True when Cloud Trace
-        refused it as invalid and it holds several spans, to be cut apart.
+        refused it as invalid (a single span refused is counted here as rejected).
         """
-        if self._stop.is_set() or time.monotonic() >= end:
+        if self._stop.is_set() or (state.attempted and time.monotonic() >= end):
             counts[2] += len(part)
             return False
-        outcome, code = self._deliver(part, end)
+        outcome, code = self._deliver(part, end, state)
         if outcome.ok:
             counts[0] += len(part)
         elif code == "INVALID_ARGUMENT" and len(part) > 1:
-            refusals.add(0, outcome.detail)  # the backend's reason, for the one warning
+            state.add(0, outcome.detail)  # the backend's reason, for the one warning
             return True
         elif code == "INVALID_ARGUMENT":
             counts[1] += 1
-            refusals.add(1, f"span {_mapping.span_id_of(part[0])}: {outcome.detail}")
+            state.add(1, f"span {_mapping.span_id_of(part[0])}: {outcome.detail}")
             _log.debug("Cloud Trace refused span %s: %s", part[0].name, outcome.detail)
+            return True
         else:
             counts[2] += len(part)
             if not self._stop.is_set():  # failing because shut down is no news to log
                 self._note(outcome)
         return False
 
-    def _deliver(self, part: List[Any], end: float) -> Tuple[Outcome, str]:
+    def _deliver(self, part: List[Any], end: float,
+                 state: _ExportState) -> Tuple[Outcome, str]:
         request = _batching.request(self._name, part)
         codes = ["OK"]
 
@@ -297,14 +285,16 @@ class CloudTraceExporter:
             if self._stop.is_set():
                 codes[0] = "CANCELLED"
                 return Outcome.permanent("shut down")
+            first, state.attempted = not state.attempted, True
             try:
                 client = self._get_client(remaining)
-                remaining = end - time.monotonic()
-                result = client.batch_write_spans(request=request, retry=None,
-                                                  timeout=max(min(self.timeout, remaining),
-                                                              0.001))
+                # The export's first call has its whole timeout, whatever the deadline (which
+                # bounds the attempts after the first); later ones end by the deadline.
+                timeout = self.timeout if first else max(
+                    min(self.timeout, end - time.monotonic()), 0.001)
+                result = client.batch_write_spans(request=request, retry=None, timeout=timeout)
             except Exception as exc:
-                outcome, codes[0] = _classify(exc)
+                outcome, codes[0] = classify(exc)
                 return outcome
             if inspect.isawaitable(result):
                 # An asynchronous client: nothing was sent. Closed, so no "never awaited"

@@ -18,6 +18,10 @@ MAX_FRAMES = 128
 # SyntaxError's frame has no function.
 _FRAME = re.compile(r'^[ |+\-]*File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$')
 _START = "Traceback (most recent call last):"
+# An exception group's own traceback, at the top level: its frames follow behind "  | ", then
+# each sub-exception's traceback, indented further, after a "  +-+----- 1 -----" separator.
+_GROUP_START = "  + Exception Group Traceback (most recent call last):"
+_GROUP_LINE = "  |"
 
 
 class Frame(NamedTuple):
@@ -42,14 +46,13 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Optional[Frames]:
     """The frames of the last exception in a formatted traceback, or None if there are none.
 
     With chained exceptions (``raise ... from ...``) the text holds one traceback per exception,
-    the one raised last at the end: its frames are the ones kept.
+    the one raised last at the end: its frames are the ones kept. When that is an exception group
+    (``asyncio.TaskGroup``, ``except*``), its own frames are kept, not its sub-exceptions'.
     """
     if not isinstance(text, str) or "File " not in text:
         return None
-    start = text.rfind(_START)
-    lines = text[start:].splitlines() if start >= 0 else text.splitlines()
     found: List[Frame] = []
-    for line in lines:
+    for line in _last_traceback(text):
         match = _FRAME.match(line)
         if match is not None:
             try:
@@ -68,3 +71,25 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Optional[Frames]:
     hash_id = int.from_bytes(digest.digest(), "big", signed=True) or 1  # 0 means "no hash"
     kept = found[:max_frames]
     return Frames(kept, len(found) - len(kept), hash_id)
+
+
+def _last_traceback(text: str) -> List[str]:
+    """The lines of the traceback of the exception raised last in ``text``."""
+    lines = text.splitlines()
+    start = -1
+    for index, line in enumerate(lines):
+        # Only tracebacks at the top level count: a group's sub-exceptions have theirs too,
+        # indented behind bars, and the last of them is not the exception that was raised.
+        if line.rstrip() in (_START, _GROUP_START):
+            start = index
+    if start < 0:  # not as Python prints it: the last header anywhere, or all of it
+        cut = text.rfind(_START)
+        return text[cut:].splitlines() if cut >= 0 else lines
+    if lines[start].rstrip() != _GROUP_START:
+        return lines[start:]
+    own = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith(_GROUP_LINE):
+            break  # the first sub-exception's separator: the group's own traceback has ended
+        own.append(line)
+    return own

@@ -51,6 +51,10 @@ class CloudTraceServer:
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self.server.add_generic_rpc_handlers((handler,))
         self.port = self.server.add_insecure_port("127.0.0.1:0")
+        # A port with local credentials too: only over such a channel does gRPC run call
+        # credentials (ask google.auth for a token before each call), as it does over TLS.
+        self.secure_port = self.server.add_secure_port("127.0.0.1:0",
+                                                       grpc.local_server_credentials())
 
     def _batch_write_spans(self, request: Any, context: Any) -> bytes:
         with self._lock:
@@ -81,6 +85,21 @@ class CloudTraceServer:
     def client(self) -> Any:
         """A real ``TraceServiceClient`` talking to this server over an insecure channel."""
         channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        return trace_v2.TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
+
+    def client_with_credentials(self, credentials: Any) -> Any:
+        """A real ``TraceServiceClient`` whose calls carry the ``google.auth`` ``credentials``,
+        refreshed by gRPC before a call as on the way to Google.
+        """
+        import google.auth.transport.requests
+        from google.auth.transport.grpc import AuthMetadataPlugin
+
+        plugin = AuthMetadataPlugin(  # type: ignore[no-untyped-call]
+            credentials, google.auth.transport.requests.Request())
+        channel = grpc.secure_channel(
+            f"127.0.0.1:{self.secure_port}",
+            grpc.composite_channel_credentials(grpc.local_channel_credentials(),
+                                               grpc.metadata_call_credentials(plugin)))
         return trace_v2.TraceServiceClient(transport=TraceServiceGrpcTransport(channel=channel))
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import threading
+import weakref
 from typing import Any, Callable, List
 
 import grpc
@@ -149,3 +151,33 @@ def test_shutdown_ends_an_export_waiting_for_the_client(
         factory.release.set()
     assert factory.finished.wait(WATCHDOG)
     assert cloud_trace.attempts == []  # the client made after shutdown is never used
+
+
+class _Marker(str):
+    """An attribute value a weak reference can follow: it lives as long as its span does."""
+
+
+def test_exports_while_the_client_cannot_be_made_keep_none_of_their_spans(
+    monkeypatch: pytest.MonkeyPatch, make_span: Callable[..., SpanData],
+) -> None:
+    from google.auth import exceptions as auth_exceptions
+
+    def no_credentials(**kwargs: Any) -> Any:
+        raise auth_exceptions.DefaultCredentialsError(  # type: ignore[no-untyped-call]
+            "Your default credentials were not found.")
+
+    monkeypatch.setattr(trace_v2, "TraceServiceClient", no_credentials)
+    exporter = make(project_id="p", retry=RetryPolicy(deadline=2.0), timeout=2.0)
+    alive: List[Any] = []
+    try:
+        for batch in range(20):  # all within the minute the failure is remembered
+            marker = _Marker(f"batch {batch}")
+            alive.append(weakref.ref(marker))
+            spans = [make_span(i + 1, attributes={"marker": marker}) for i in range(5)]
+            assert exporter.export(spans) is ExportResult.FAILURE
+            del marker, spans
+        gc.collect()
+        assert [ref() for ref in alive if ref() is not None] == []
+        assert exporter.stats()["spans_failed"] == 100
+    finally:
+        exporter.shutdown()

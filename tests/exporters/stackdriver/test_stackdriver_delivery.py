@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Any, Callable, List
 
 import grpc
 import pytest
+from google.auth import credentials as ga_credentials
+from google.auth import exceptions as ga_exceptions
 from google.protobuf import duration_pb2  # type: ignore[import-untyped]
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status  # type: ignore[import-untyped]
@@ -71,13 +74,39 @@ def test_a_few_bad_spans_spread_through_a_big_batch_are_all_isolated(
     assert exporter.stats()["spans_rejected"] == 3
 
 
+def test_four_bad_spans_spread_through_512_cost_no_good_neighbour(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    bad = (0, 64, 128, 256)
+    spans = [make_span(i + 1, attributes={"poison": 1} if i in bad else {}) for i in range(512)]
+    exporter = make_exporter()
+    assert exporter.export(spans) == PartialSuccess(508)
+    got = cloud_trace.span_ids()
+    assert sorted(got) == [format(i + 1, "016x") for i in range(512) if i not in bad]
+    assert exporter.stats()["spans_rejected"] == 4
+
+
+def test_cutting_a_request_full_of_bad_spans_stops_at_its_request_budget(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    cloud_trace.answer = _poisoned
+    # The first quarter all bad: its other quarters are taken, so it does not look refused
+    # whole, and isolating 128 bad spans one by one would take 255 more requests.
+    spans = [make_span(i + 1, attributes={"poison": 1} if i < 128 else {}) for i in range(512)]
+    exporter = make_exporter()
+    assert exporter.export(spans) == PartialSuccess(384)
+    assert len(cloud_trace.attempts) <= 1 + 2 * 8 * 9
+    assert exporter.stats()["spans_rejected"] == 128
+
+
 def test_batch_refused_whole_costs_a_bounded_number_of_requests(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:
     cloud_trace.answer = lambda request, context: grpc.StatusCode.INVALID_ARGUMENT
     exporter = make_exporter()
     assert exporter.export([make_span(i + 1) for i in range(512)]) is ExportResult.FAILURE
-    assert len(cloud_trace.attempts) <= 2 * 9 + 4  # halving to single spans would be 1,023
+    assert len(cloud_trace.attempts) <= 15  # halving to single spans would be 1,023
     assert exporter.stats()["spans_rejected"] == 512
 
 
@@ -111,6 +140,62 @@ def test_permission_denied_is_not_retried(
     assert exporter.export([make_span(1), make_span(2)]) is ExportResult.FAILURE
     assert len(cloud_trace.attempts) == 1  # a permanent failure is not bisected either
     assert exporter.stats()["spans_failed"] == 2
+
+
+class _RevokedKey(ga_credentials.Credentials):
+    """Credentials the token server refuses, as it does a deleted service account key."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def refresh(self, request: Any) -> None:
+        raise ga_exceptions.RefreshError(  # type: ignore[no-untyped-call]
+            "invalid_grant: Invalid JWT Signature.")
+
+
+class _TokenServerAt(ga_credentials.Credentials):
+    """Credentials whose token server is at ``url``: each refresh asks it for a token."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.url = url
+
+    def refresh(self, request: Any) -> None:
+        request(url=self.url, method="POST", timeout=2.0)
+        raise AssertionError("the token server was expected to be out of reach")
+
+
+def test_credentials_google_refuses_are_not_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    exporter = make_exporter(client=cloud_trace.client_with_credentials(_RevokedKey()),
+                             retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.02,
+                                               deadline=1.0))
+    assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    stats = exporter.stats()
+    assert (stats["attempts"], stats["retries"], stats["spans_failed"]) == (1, 0, 1)
+
+
+def test_token_server_out_of_reach_is_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/token"
+        exporter = make_exporter(client=cloud_trace.client_with_credentials(_TokenServerAt(url)),
+                                 retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.02,
+                                                   deadline=0.5))
+        assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    assert exporter.stats()["retries"] >= 1
+    assert cloud_trace.attempts == []
+
+
+def test_deadline_of_zero_still_makes_the_first_attempt(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    exporter = make_exporter(retry=RetryPolicy(deadline=0.0))
+    assert exporter.export([make_span(1)]) is ExportResult.SUCCESS
+    assert cloud_trace.span_ids() == ["0000000000000001"]
 
 
 def test_unavailable_is_retried_until_it_recovers(

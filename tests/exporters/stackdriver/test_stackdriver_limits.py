@@ -11,7 +11,7 @@ from tracing_api_stackdriver import _stacktrace
 from tracing_api_stackdriver._mapping import LIMITS, to_span
 from tracing_api_stackdriver._truncate import truncate
 
-from tracing_api import Event, ExportResult, Link, SpanContext
+from tracing_api import Event, ExportResult, Link, SpanContext, Status, StatusCode
 from tracing_api.export import PartialSuccess, SpanData
 
 EXAMPLES = int(os.environ.get("TRACING_FUZZ_EXAMPLES", "200"))
@@ -220,6 +220,32 @@ def test_span_bigger_than_a_request_sheds_its_biggest_attributes(
     kept_big = [k for k in sent.attribute_map if k.startswith("big")]
     assert sent.dropped_attributes_count == 20 - len(kept_big)
     assert 0 < len(kept_big) < 20
+
+
+def test_long_status_message_is_cut_to_fit_the_smallest_request(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    message = "query failed: " + "x" * 70_000
+    exporter = make_exporter(max_request_bytes=65_536)
+    span = make_span(status=Status(StatusCode.ERROR, message))
+    assert exporter.export([span]) is ExportResult.SUCCESS
+    (request,) = cloud_trace.received
+    assert request._pb.ByteSize() <= 65_536
+    sent = request.spans[0].status.message
+    assert 0 < len(sent) < len(message) and message.startswith(sent)
+
+
+def test_long_status_message_is_cut_before_attributes_are_shed(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    exporter = make_exporter(max_request_bytes=65_536)
+    span = make_span(attributes={"user.id": "u-123", "http.route": "/users/{id}"},
+                     status=Status(StatusCode.ERROR, "é" * 40_000))  # 80,000 bytes
+    assert exporter.export([span]) is ExportResult.SUCCESS
+    sent = cloud_trace.spans[0]
+    assert {"user.id", "/http/route"} <= set(sent.attributes.attribute_map)
+    assert sent.attributes.dropped_attributes_count == 0
+    assert set(sent.status.message) == {"é"}
 
 
 def test_invalid_span_id_is_rejected_here_and_neighbours_go(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import traceback
 from typing import Any, Callable, Dict
+
+import pytest
 
 from tracing_api import Event, ExportResult, Link, SpanContext, SpanKind, Status, StatusCode
 from tracing_api.export import SpanData
@@ -241,6 +245,82 @@ def test_exception_stack_trace_goes_to_the_stack_trace_field(
     assert frames[0].file_name.value.endswith("test_stackdriver_mapping.py")
     assert frames[0].line_number > 0
     assert sent.stack_trace.stack_trace_hash_id != 0
+
+
+# An exception group raised while another exception was handled, as Python 3.11 prints it: the
+# group's own traceback last at the top level, then its sub-exceptions' behind deeper bars.
+GROUP_TRACEBACK = """\
+Traceback (most recent call last):
+  File "/srv/app/views.py", line 11, in handler
+    raise KeyError("first")
+KeyError: 'first'
+
+During handling of the above exception, another exception occurred:
+
+  + Exception Group Traceback (most recent call last):
+  |   File "/srv/app/main.py", line 15, in <module>
+  |     handler()
+  |   File "/srv/app/views.py", line 13, in handler
+  |     gather()
+  |   File "/srv/app/views.py", line 8, in gather
+  |     raise ExceptionGroup("eg", errors)
+  | ExceptionGroup: eg (2 sub-exceptions)
+  +-+---------------- 1 ----------------
+    | Traceback (most recent call last):
+    |   File "/srv/app/views.py", line 6, in gather
+    |     fetch_user()
+    |   File "/srv/app/db.py", line 3, in fetch_user
+    |     raise ConnectionError("db down")
+    | ConnectionError: db down
+    +---------------- 2 ----------------
+    | Traceback (most recent call last):
+    |   File "/srv/app/db.py", line 9, in fetch_orders
+    |     raise TimeoutError("slow")
+    | TimeoutError: slow
+    +------------------------------------
+"""
+
+
+def test_exception_group_sends_the_frames_of_the_group_itself(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    event = Event("exception", 1_700_000_000_200_000_000, {
+        "exception.type": "ExceptionGroup", "exception.stacktrace": GROUP_TRACEBACK})
+    sent = _export_one(make_exporter, cloud_trace, make_span(events=(event,)))
+    frames = sent.stack_trace.stack_frames.frame
+    assert [(f.function_name.value, f.line_number) for f in frames] == \
+        [("gather", 8), ("handler", 13), ("<module>", 15)]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup is Python 3.11+; "
+                    "the printed form is tested on every version above")
+def test_span_ended_by_a_task_group_sends_the_frames_that_awaited_it(
+    make_exporter: Callable[..., Any], cloud_trace: Any,
+) -> None:
+    import tracing_api as tracing
+
+    tracing.configure(exporter=make_exporter(), processor="simple")
+    tracer = tracing.get_tracer("tests")
+    # Looked up by name: the project is type-checked as Python 3.9, which has no TaskGroup.
+    task_group: Any = getattr(asyncio, "TaskGroup")  # noqa: B009
+
+    async def fetch_user() -> None:
+        raise ConnectionError("db down")
+
+    async def handle_request() -> None:
+        async with task_group() as group:
+            group.create_task(fetch_user())
+
+    async def main() -> None:
+        with tracer.span("GET /users"):
+            await handle_request()
+
+    with pytest.raises(Exception, match="unhandled errors in a TaskGroup"):
+        asyncio.run(main())
+    (sent,) = cloud_trace.spans
+    names = [f.function_name.value for f in sent.stack_trace.stack_frames.frame]
+    assert "handle_request" in names and "main" in names
+    assert "fetch_user" not in names
 
 
 def test_exception_annotation_keeps_type_and_message(
