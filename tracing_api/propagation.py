@@ -68,7 +68,14 @@ class Setter(Protocol):
 
 @runtime_checkable
 class Propagator(Protocol):
-    """Reads and writes one trace-context format. ``fields``: the keys it may write."""
+    """Reads and writes one trace-context format.
+
+    ``fields``: the keys of its format in lower case, those it writes and those it only reads
+    (B3's ``x-b3-parentspanid``): what a request being forwarded must lose before a new context
+    is written into it. A format that also owns a family of keys (Jaeger's ``uberctx-*``) names
+    their prefixes in an optional ``field_prefixes`` attribute, a tuple of lower-case strings;
+    a propagator without one owns no prefixes.
+    """
 
     fields: Tuple[str, ...]
 
@@ -181,8 +188,18 @@ class HeadersCarrier:
         return [value] if isinstance(value, (str, bytes)) else []
 
     def keys(self, carrier: Any) -> Iterable[str]:
-        """The names, in lower case."""
-        return [str(name).lower() for name in list(carrier)]
+        """The names, in lower case: from ``carrier.keys()`` when it has one, since some objects
+        (``grpc.aio.Metadata``) iterate ``(name, value)`` pairs; else the names it iterates."""
+        keys = getattr(carrier, "keys", None)
+        found = []
+        for name in list(carrier) if keys is None else list(keys()):
+            if type(name) is tuple and name:  # a (name, value) pair
+                name = name[0]
+            if isinstance(name, bytes):
+                name = name.decode("latin-1")
+            if isinstance(name, str):
+                found.append(name.lower())
+        return found
 
     def set(self, carrier: Any, key: str, value: Value) -> None:
         """Replace ``key``'s value."""
@@ -297,6 +314,40 @@ def setter_for(carrier: Any) -> Setter:
 # ---------------------------------------------------------------------------------- composition
 
 
+def _prefixes(propagator: Any) -> Tuple[str, ...]:
+    """``propagator.field_prefixes``, or () when it has none. Never raises: an application's
+    propagator may hold anything there, and a prefix that is empty (it would match every header)
+    or not text is left out."""
+    try:
+        prefixes = getattr(propagator, "field_prefixes", ())
+        if isinstance(prefixes, str):
+            prefixes = (prefixes,)
+        return tuple(p.lower() for p in prefixes if isinstance(p, str) and p)
+    except Exception:
+        return ()
+
+
+def _joined(earlier: SpanContext, later: SpanContext) -> Optional[SpanContext]:
+    """The span context of one span that two formats found: ``later``'s, with what only
+    ``earlier`` says (its trace state, when ``later`` has none, and its random-trace-id flag);
+    None when the two are different spans or ``earlier`` adds nothing.
+
+    The sampling decision (sampled, debug, deferred) stays ``later``'s as a whole: parts of two
+    decisions would not make one.
+    """
+    if earlier.trace_id != later.trace_id or earlier.span_id != later.span_id:
+        return None
+    state = later.trace_state
+    if not state and earlier.trace_state:  # B3 or Jaeger after W3C: W3C's tracestate is kept
+        state = earlier.trace_state
+    flags = later.trace_flags | (earlier.trace_flags & 0x02)
+    if state is later.trace_state and flags == later.trace_flags:
+        return None
+    return remote_span_context(
+        later.trace_id, later.span_id, flags, state, later.debug, later.deferred
+    )
+
+
 class CompositePropagator:
     """Several formats at once: extract applies each in order, inject writes them all."""
 
@@ -304,6 +355,9 @@ class CompositePropagator:
         self.propagators = tuple(propagators)
         self.fields: Tuple[str, ...] = tuple(
             dict.fromkeys(f for p in self.propagators for f in p.fields)
+        )
+        self.field_prefixes: Tuple[str, ...] = tuple(
+            dict.fromkeys(f for p in self.propagators for f in _prefixes(p))
         )
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
@@ -318,7 +372,9 @@ class CompositePropagator:
         """Apply every format in order; baggage is merged. A later format's span context
         replaces an earlier one's only when it is valid or the earlier one is not: a
         sampling-only header (``b3: 1``, ``jaeger-debug-id``) never discards a parent found
-        before it, which would start a new trace.
+        before it, which would start a new trace. When it is the same span (trace and span id)
+        the earlier one's ``tracestate`` and random-trace-id flag are kept (``_joined``): a
+        caller sending W3C and B3 for one span does not lose what only W3C carries.
         """
         found = None  # the span of the last valid context a format found
         for propagator in self.propagators:
@@ -334,6 +390,11 @@ class CompositePropagator:
                 sc = span.context
                 # SpanContext.is_valid, inlined: the property costs a tenth of an extract.
                 if 0 < sc.trace_id <= _TRACE_ID_MAX and 0 < sc.span_id <= _SPAN_ID_MAX:
+                    if found is not None:  # a second format found a span: the rare case
+                        joined = _joined(found.context, sc)
+                        if joined is not None:
+                            extracted = extracted.with_span_context(joined)
+                            span = extracted.span
                     found = span
                 elif found is not None:  # keep the parent, take the rest (baggage)
                     extracted = extracted._replace(span=found)
@@ -367,11 +428,23 @@ def inject(
 
 
 def fields() -> Tuple[str, ...]:
-    """The header names the configured propagators write (lower case): what a request being
-    re-sent or forwarded should lose before a new context is injected into it."""
+    """The header names of the configured formats (lower case; those they write and those they
+    only read): what a request being re-sent or forwarded should lose before a new context is
+    injected into it. Names by prefix (Jaeger's ``uberctx-*``) are in ``field_prefixes()``."""
     try:
         return tuple(_configured().fields)
     except Exception:  # a propagator of the application's with a broken ``fields``
+        return ()
+
+
+def field_prefixes() -> Tuple[str, ...]:
+    """The header name prefixes the configured formats own (lower case; Jaeger's ``uberctx-``):
+    a request being re-sent or forwarded should lose every header whose name starts with one,
+    beside those named by ``fields()``. Empty when no configured format has ``field_prefixes``.
+    """
+    try:
+        return _prefixes(_configured())
+    except Exception:
         return ()
 
 
@@ -401,6 +474,7 @@ __all__ = [
     "Propagator",
     "Setter",
     "extract",
+    "field_prefixes",
     "fields",
     "first_text",
     "first_value",

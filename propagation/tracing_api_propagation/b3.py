@@ -77,6 +77,11 @@ SPAN_ID = "x-b3-spanid"
 PARENT_SPAN_ID = "x-b3-parentspanid"
 SAMPLED = "x-b3-sampled"
 FLAGS = "x-b3-flags"
+# The fields of both propagators: every B3 header, of either form. Each reads both forms, so a
+# request being forwarded loses all of them, what it would not write included (another hop's
+# X-B3-ParentSpanId beside new ids would name a wrong parent; a stale b3 beside new X-B3-*
+# would win, as B3 readers take b3 first).
+_FIELDS = (SINGLE, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS)
 
 
 def _remote(trace_id: int, span_id: int, state: str) -> SpanContext:
@@ -294,10 +299,10 @@ def format_single(span_context: SpanContext) -> str:
 class B3Propagator:
     """B3 single header (``b3``): the compact form, preferred by Zipkin for new services.
 
-    Reads ``b3`` and, failing that, ``X-B3-*``; writes ``b3``.
+    Reads ``b3`` and, failing that, ``X-B3-*``; writes ``b3``. ``fields``: every B3 header.
     """
 
-    fields: Tuple[str, ...] = (SINGLE,)
+    fields: Tuple[str, ...] = _FIELDS
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
         """Write ``b3`` for a valid span context or a remote sampling-only decision."""
@@ -337,9 +342,10 @@ class B3MultiPropagator:
     """B3 multiple headers (``X-B3-TraceId`` ...): what older Zipkin instrumentation reads.
 
     Reads ``b3`` and, failing that, ``X-B3-*``; writes ``X-B3-*`` (never ``X-B3-ParentSpanId``).
+    ``fields``: every B3 header.
     """
 
-    fields: Tuple[str, ...] = (TRACE_ID, SPAN_ID, SAMPLED, FLAGS)
+    fields: Tuple[str, ...] = _FIELDS
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
         """Write ``X-B3-TraceId``, ``X-B3-SpanId`` and the sampling state."""

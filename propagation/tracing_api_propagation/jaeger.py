@@ -16,7 +16,9 @@ What Jaeger clients (and services still on them) send and read.
 - Baggage: one ``uberctx-{key}`` header per entry, values URL-encoded; also read from
   ``jaeger-baggage: k1=v1, k2=v2``. Header names are case-insensitive, so keys are written in
   lower case and come back in lower case. Baggage read is merged into the context's and bounded
-  like W3C baggage (180 entries, 8,192 bytes); the excess is dropped, unread.
+  like W3C baggage (180 entries, 8,192 bytes, whole entries only); the excess is dropped,
+  unread. An entry the context holds already, with the same value or under a name in another
+  case (W3C ``baggage`` read before it), is left as it is, W3C properties included.
 - Only keys made of ``0-9 a-z _ . -`` (after lower-casing) are written: the characters a gRPC
   metadata name may hold, where one other character fails the whole call. W3C ``baggage``
   still carries the others.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 from urllib.parse import quote, unquote
 
 from tracing_api import SpanContext, TraceState
@@ -124,22 +126,52 @@ def _read_baggage(carrier: Any, getter: Getter) -> Dict[str, str]:
         entries[name[len(BAGGAGE_PREFIX):]] = unquote(raw, errors="replace")
     adhoc_values = getter.get_all(carrier, BAGGAGE_HEADER) if adhoc else None
     if adhoc_values:
-        raw = text(adhoc_values[0])[: MAX_BAGGAGE_BYTES - used + 1]
+        raw = text(adhoc_values[0])
+        budget = MAX_BAGGAGE_BYTES - used
+        if len(raw) > budget:  # only whole members within the budget, commas counted
+            raw = raw[: max(raw.rfind(",", 0, budget + 1), 0)]
         for member in raw.split(","):
+            if len(entries) >= MAX_BAGGAGE_ENTRIES:
+                break
             key, sep, value = member.partition("=")
             key = key.strip(" \t")
-            used += len(member)
-            if used > MAX_BAGGAGE_BYTES or len(entries) >= MAX_BAGGAGE_ENTRIES:
-                break
             if sep and key:
                 entries[key] = value.strip(" \t")
     return entries
 
 
+def _with_baggage(context: Context, entries: Dict[str, str]) -> Context:
+    """``context`` with the Jaeger baggage ``entries`` merged in.
+
+    An entry the baggage holds already with the same value is not set again, which would drop
+    its W3C properties (``with_baggage`` clears them for every key it sets). One it holds under
+    a name in another case (``userId``, which Jaeger sends as ``uberctx-userid``) is skipped:
+    it is there as the sender wrote it, and must not come back twice.
+    """
+    baggage = context[1]  # Context.baggage
+    if baggage:
+        lowered: Optional[Set[str]] = None  # made once, when first needed
+        kept: Dict[str, str] = {}
+        for key, value in entries.items():
+            present = baggage.get(key)
+            if present is not None:
+                if present != value:
+                    kept[key] = value
+                continue
+            if lowered is None:
+                lowered = {name.lower() for name in baggage if isinstance(name, str)}
+            if key.lower() not in lowered:
+                kept[key] = value
+        entries = kept
+    return context.with_baggage(entries) if entries else context
+
+
 class JaegerPropagator:
     """Jaeger's ``uber-trace-id`` and ``uberctx-*`` baggage headers."""
 
-    fields: Tuple[str, ...] = (HEADER,)
+    # What a forwarded request loses: every Jaeger header, those only read included.
+    fields: Tuple[str, ...] = (HEADER, DEBUG_ID, BAGGAGE_HEADER)
+    field_prefixes: Tuple[str, ...] = (BAGGAGE_PREFIX,)
 
     def inject(self, context: Context, carrier: Any, setter: Setter) -> None:
         """Write ``uber-trace-id`` for a valid span context, and one ``uberctx-*`` per entry."""
@@ -221,8 +253,7 @@ class JaegerPropagator:
                     names = BAGGAGE_PREFIX
                 if BAGGAGE_PREFIX not in names and BAGGAGE_HEADER not in names:
                     return context
-                baggage = _read_baggage(carrier, getter)
-                return context.with_baggage(baggage) if baggage else context
+                return _with_baggage(context, _read_baggage(carrier, getter))
         values = getter.get_all(carrier, HEADER)
         parsed = None
         if len(values) == 1:
@@ -233,8 +264,7 @@ class JaegerPropagator:
             context = context.with_span_context(parsed)
         if getter is DICT and type(carrier) is dict and not _may_hold_baggage(carrier):
             return context
-        baggage = _read_baggage(carrier, getter)
-        return context.with_baggage(baggage) if baggage else context
+        return _with_baggage(context, _read_baggage(carrier, getter))
 
     def __repr__(self) -> str:
         return "JaegerPropagator()"

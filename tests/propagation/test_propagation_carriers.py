@@ -4,8 +4,9 @@ and what the sampler makes of each format's sampling decision."""
 from __future__ import annotations
 
 import http.client
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+import grpc.aio
 import pytest
 from requests.structures import CaseInsensitiveDict
 from tracing_api_propagation import (
@@ -130,6 +131,37 @@ def test_jaeger_baggage_round_trips_through_asgi_pairs() -> None:
     JaegerPropagator().inject(sent, headers, PAIRS)
     received = JaegerPropagator().extract(headers, EMPTY_CONTEXT, PAIRS)
     assert dict(received.baggage) == {"user": "ann é"}
+
+
+AIO_METADATA = (("uber-trace-id", "100:7f:0:1"), ("uberctx-tenant", "acme"))
+
+
+def test_headers_getter_lists_the_names_of_grpc_aio_metadata() -> None:
+    """``grpc.aio.Metadata`` iterates ``(name, value)`` pairs; its ``keys()`` are the names."""
+    assert list(HEADERS.keys(grpc.aio.Metadata(*AIO_METADATA))) == ["uber-trace-id", "uberctx-tenant"]
+
+
+def test_jaeger_baggage_is_read_from_grpc_aio_metadata() -> None:
+    metadata = grpc.aio.Metadata(*AIO_METADATA)
+    received = JaegerPropagator().extract(metadata, EMPTY_CONTEXT, getter_for(metadata))
+    assert dict(received.baggage) == {"tenant": "acme"}
+
+
+class _PairsHeaders:
+    """A header object without ``keys()`` that iterates ``(name, value)`` pairs."""
+
+    def __init__(self, *pairs: Tuple[str, str]) -> None:
+        self._pairs = pairs
+
+    def __iter__(self) -> Iterator[Tuple[str, str]]:
+        return iter(self._pairs)
+
+    def get_all(self, key: str) -> List[str]:
+        return [v for k, v in self._pairs if k.lower() == key]
+
+
+def test_headers_getter_takes_the_name_of_each_pair_an_object_without_keys_iterates() -> None:
+    assert list(HEADERS.keys(_PairsHeaders(("Uberctx-Tenant", "acme")))) == ["uberctx-tenant"]
 
 
 # ------------------------------------------------------------------------------- composite

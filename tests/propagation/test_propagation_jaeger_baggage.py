@@ -1,6 +1,7 @@
 """What the Jaeger propagator writes as ``uberctx-*`` baggage: only names every carrier takes
 (gRPC metadata among them), and within a budget that leaves room for W3C ``baggage`` beside it
-under gRPC's 16 KiB header limit."""
+under gRPC's 16 KiB header limit. What it reads from ``jaeger-baggage``: whole members within
+its read budget."""
 
 from __future__ import annotations
 
@@ -85,3 +86,47 @@ def test_written_baggage_stays_within_the_budget_and_the_grpc_name_set(entries: 
     for name, value in pairs:
         assert set(name) <= GRPC_NAME and len(name) > len(jaeger.BAGGAGE_PREFIX)
         assert value.isascii() and value.isprintable()
+
+
+# ------------------------------------------------------------------- reading jaeger-baggage
+
+
+def _read(carrier: Dict[str, str]) -> Dict[str, str]:
+    return dict(JaegerPropagator().extract(carrier, EMPTY_CONTEXT, DICT).baggage)
+
+
+def test_adhoc_member_cut_by_the_read_budget_is_dropped_whole() -> None:
+    assert _read({"jaeger-baggage": "a=1,b=" + "x" * 9000}) == {"a": "1"}
+
+
+def test_adhoc_members_filling_the_read_budget_exactly_are_all_kept() -> None:
+    last = "z=" + "v" * (jaeger.MAX_BAGGAGE_BYTES - len("a=1,") - 2)  # 8,192 with the comma
+    assert _read({"jaeger-baggage": "a=1," + last}) == {"a": "1", "z": last[2:]}
+
+
+def test_adhoc_member_one_byte_past_the_read_budget_is_dropped() -> None:
+    last = "z=" + "v" * (jaeger.MAX_BAGGAGE_BYTES - len("a=1,") - 1)
+    assert _read({"jaeger-baggage": "a=1," + last}) == {"a": "1"}
+
+
+def test_adhoc_budget_is_what_uberctx_headers_leave() -> None:
+    carrier = {"uberctx-k": "v" * 4000, "jaeger-baggage": "a=1,b=" + "x" * 4200}
+    assert _read(carrier) == {"k": "v" * 4000, "a": "1"}
+
+
+_MEMBER_KEY = st.text(alphabet="abcdefghij", min_size=1, max_size=8)
+# Lengths drawn evenly up to 3,000 (text() favours short ones), so the budget is often passed.
+_MEMBER_VALUE = st.builds(lambda size, char: char * size, st.integers(0, 3000), st.sampled_from("0xyz"))
+
+
+@fuzz
+@given(st.lists(st.tuples(_MEMBER_KEY, _MEMBER_VALUE), max_size=12, unique_by=lambda m: m[0]))
+def test_adhoc_baggage_read_holds_only_whole_members_within_the_budget(
+    members: List[Tuple[str, str]],
+) -> None:
+    header = ",".join(f"{k}={v}" for k, v in members)
+    read = _read({"jaeger-baggage": header})
+    sent = dict(members)
+    assert all(sent[key] == value for key, value in read.items())  # no value cut short
+    assert len(",".join(f"{k}={v}" for k, v in read.items())) <= jaeger.MAX_BAGGAGE_BYTES
+    assert list(read) == list(sent)[: len(read)]  # a prefix of the members, in order

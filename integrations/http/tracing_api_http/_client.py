@@ -79,13 +79,25 @@ def inject(context: Context, carrier: Any, setter: Optional[Setter] = None) -> N
     does not carry must not travel beside its ``traceparent``.
     """
     if context.span.context.is_valid:
-        _drop(carrier, tracing_api.propagation.fields())
+        propagation = tracing_api.propagation
+        _drop(carrier, propagation.fields(), propagation.field_prefixes())
     inner = setter if setter is not None else tracing_api.propagation.setter_for(carrier)
     tracing_api.inject(carrier, context=context, setter=_HeaderSafeSetter(inner))
 
 
-def _drop(carrier: Any, names: Tuple[str, ...]) -> None:
+def _drop(carrier: Any, names: Tuple[str, ...], prefixes: Tuple[str, ...] = ()) -> None:
     remove = getattr(carrier, "remove_header", None)  # urllib.request.Request
+    if prefixes:  # a family of names (Jaeger's uberctx-*): the ones the request holds go too
+        try:
+            present = ([name for name, _ in carrier.header_items()] if remove is not None
+                       else list(carrier.keys()))
+        except Exception:
+            _log.debug("could not list the headers", exc_info=True)
+            present = []
+        names += tuple(
+            name for name in present
+            if isinstance(name, str) and name.lower().startswith(prefixes)
+        )
     for name in names:
         try:
             if remove is not None:
