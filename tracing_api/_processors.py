@@ -8,20 +8,22 @@ it, and export runs on the worker thread with the exporter's own time bounds.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
-import weakref
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Type
 
 from . import _log
+from ._forks import export_lock_for, watch_forks
 from .export import ExportResult, PartialSuccess, SpanData, SpanExporter
 
 
-def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> int:
-    """How many spans of ``batch`` the exporter delivered."""
+def _export(
+    exporter: SpanExporter, batch: Sequence[SpanData],
+    catching: Type[BaseException] = BaseException,
+) -> int:
+    """How many spans of ``batch`` the exporter delivered; an exception ``catching`` covers
+    counts as none (any other propagates)."""
     try:
         result = exporter.export(batch)
         if result is ExportResult.SUCCESS:
@@ -29,7 +31,7 @@ def _export(exporter: SpanExporter, batch: Sequence[SpanData]) -> int:
         if isinstance(result, PartialSuccess):
             return min(max(int(result.exported), 0), len(batch))
         return 0
-    except BaseException:  # even a gevent.Timeout must not kill the worker with a batch in hand
+    except catching:  # on the worker, even a gevent.Timeout: it must not die with a batch in hand
         _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped", exporter,
                   len(batch), exc_info=True)
         return 0
@@ -61,79 +63,13 @@ def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
     stopper = threading.Thread(target=stop, name="tracing-api-shutdown", daemon=True)
     try:
         stopper.start()
-    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): stop it here
+    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): stop it here,
+        if time.monotonic() >= deadline:  # unbounded, so not once the time is up
+            return False
         stop()
         return not failed
     stopper.join(max(0.0, deadline - time.monotonic()))
     return not stopper.is_alive() and not failed
-
-
-_live_processors: weakref.WeakSet[Any] = weakref.WeakSet()
-_fork_hook_installed = False
-
-
-def _after_fork_in_child() -> None:
-    for processor in list(_live_processors):
-        processor._reset_after_fork()
-    # A multiprocessing child leaves through os._exit, which skips atexit (and so the flush at
-    # exit), after running multiprocessing's own finalizers: the flush goes there too. The
-    # child clears the finalizers it inherited, then runs its after-fork hooks: one of those
-    # registers the finalizer.
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        try:
-            mp_util.register_after_fork(_FORK_MARK, _flush_at_multiprocessing_exit)
-        except Exception:
-            _log.warn("fork", "could not arrange a flush at the child's exit", exc_info=True)
-
-
-class _ForkMark:
-    """A key for multiprocessing's after-fork registry (it holds its keys weakly)."""
-
-
-_FORK_MARK = _ForkMark()
-
-
-_finalizer_pid = 0  # the process whose multiprocessing exit flushes (one finalizer each)
-
-
-def _flush_at_multiprocessing_exit(mark: object = None) -> None:
-    global _finalizer_pid
-    if _finalizer_pid == os.getpid():
-        return
-    import multiprocessing.util
-
-    multiprocessing.util.Finalize(None, _shutdown_at_child_exit, exitpriority=0)
-    _finalizer_pid = os.getpid()
-
-
-def _in_multiprocessing_child() -> bool:
-    multiprocessing = sys.modules.get("multiprocessing")
-    try:
-        return multiprocessing is not None and multiprocessing.parent_process() is not None
-    except Exception:
-        return False
-
-
-def _shutdown_at_child_exit() -> None:
-    from . import _config
-
-    _config._at_exit()
-
-
-def _watch_forks(processor: Any) -> None:
-    """Have ``processor._reset_after_fork()`` run in every child forked from now on."""
-    global _fork_hook_installed
-    _live_processors.add(processor)
-    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _fork_hook_installed = True
-    if _finalizer_pid != os.getpid() and _in_multiprocessing_child():
-        # Configured in a multiprocessing child after its fork: flush at its exit all the same.
-        try:
-            _flush_at_multiprocessing_exit()
-        except Exception:
-            _log.warn("fork", "could not arrange a flush at the child's exit", exc_info=True)
 
 
 class SimpleProcessor:
@@ -146,29 +82,42 @@ class SimpleProcessor:
         self.exporter = exporter
         self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._make_exporter = make_exporter
-        self._lock = threading.Lock()
+        # Held for each export, it guards the counts too; shared with any other processor of
+        # ours sending to the same exporter object.
+        self._export_lock = export_lock_for(self)
+        self._lock = self._export_lock
         self._closing = threading.Lock()
         self._closed = False
         self._exported = self._dropped = self._failed = 0
-        _watch_forks(self)
+        watch_forks(self)
 
     def _reset_after_fork(self) -> None:
-        # The locks may have been held by threads that do not exist here.
-        self._lock = threading.Lock()
+        # The locks may have been held by threads that do not exist here; the counts are the
+        # parent's spans.
         self._closing = threading.Lock()
+        self._exported = self._dropped = self._failed = 0
         if self._make_exporter is not None and not self._closed:
             # The parent's sockets and channels are not the child's to use.
             try:
                 self.exporter = self._make_exporter()
             except Exception:
                 _log.warn("fork", "could not rebuild the span exporter after fork", exc_info=True)
+        self._export_lock = export_lock_for(self)
+        self._lock = self._export_lock
 
     def on_end(self, span: SpanData) -> None:
         """Export ``span`` now."""
         with self._lock:
             if self._closed:
                 self._dropped += 1
-            elif _export(self.exporter, (span,)) == 1:
+                return
+            try:
+                delivered = _export(self.exporter, (span,), Exception)
+            except BaseException:  # Ctrl-C, SystemExit, a gevent.Timeout: the application's
+                self._dropped += 1
+                self._failed += 1
+                raise
+            if delivered == 1:
                 self._exported += 1
             else:
                 self._dropped += 1
@@ -223,8 +172,9 @@ class BatchProcessor:
         # A worker waiting 0 s would spin; shorter than this, a delay only burns CPU.
         self._delay = max(_bounded(schedule_delay), MIN_SCHEDULE_DELAY)
         self._init_state()
+        self._export_lock = export_lock_for(self)
         self._ensure_worker()
-        _watch_forks(self)
+        watch_forks(self)
 
     def _init_state(self) -> None:
         self._queue: Deque[SpanData] = deque()
@@ -241,6 +191,9 @@ class BatchProcessor:
         self._shut_down = False
         self._stopping = False
         self._taken = self._exported = self._dropped = self._failed = 0
+        self._finished = False  # the worker is through its last drain: no flush is answered
+        self._exporter_claimed = False  # the worker or shutdown() is shutting the exporter down
+        self._exporter_failed = False
         self._worker: Optional[threading.Thread] = None
         self._worker_lock = threading.Lock()
 
@@ -250,15 +203,16 @@ class BatchProcessor:
         closed, shut_down = self._closed, self._shut_down
         self._init_state()
         self._closed, self._shut_down = closed, shut_down
-        if closed:
-            self._quiet_below = 0
-            return
-        if self._make_exporter is not None:
+        if self._make_exporter is not None and not closed:
             try:
                 self.exporter = self._make_exporter()
             except Exception:
                 _log.warn("fork", "could not rebuild the span exporter after fork", exc_info=True)
-        self._ensure_worker()
+        self._export_lock = export_lock_for(self)
+        if closed:
+            self._quiet_below = 0
+        else:
+            self._ensure_worker()
 
     def _ensure_worker(self) -> None:
         with self._worker_lock:
@@ -318,6 +272,7 @@ class BatchProcessor:
                 waiter.set()
             if self._stopping:
                 self._drain(None)  # what came during the last pass
+                self._finish()
                 return
             if len(self._queue) >= self._batch_size:
                 self._wake.set()  # a full batch came meanwhile: go round again at once
@@ -340,13 +295,37 @@ class BatchProcessor:
             else:
                 left = len(queue)
             self._taken += len(batch)
-            self._exporting = True
-            try:
-                delivered = _export(self.exporter, batch)
-            finally:
-                self._exporting = False
+            with self._export_lock:
+                self._exporting = True
+                try:
+                    delivered = _export(self.exporter, batch)
+                finally:
+                    self._exporting = False
             self._exported += delivered
             self._failed += len(batch) - delivered
+
+    def _finish(self) -> None:
+        """After the last drain, on the worker: answer the flushes still waiting, then shut the
+        exporter down here, where ``shutdown()``'s wait bounds it (at interpreter exit on
+        Python 3.12+ no other thread can be started to do it)."""
+        with self._lock:
+            self._finished = True
+            waiters, self._flush_waiters = self._flush_waiters, []
+        for waiter in waiters:
+            waiter.set()
+        if self.release_exporter and self._claim_exporter():
+            try:
+                self.exporter.shutdown()
+            except BaseException:  # as in export: the worker ends normally whatever happens
+                self._exporter_failed = True
+                _log.warn("shutdown", "span exporter %r failed to shut down", self.exporter,
+                          exc_info=True)
+
+    def _claim_exporter(self) -> bool:
+        """Whether the caller is the one to shut the exporter down (only one does)."""
+        with self._lock:
+            claimed, self._exporter_claimed = self._exporter_claimed, True
+        return not claimed
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export what is queued now, waiting at most ``timeout`` seconds."""
@@ -356,7 +335,12 @@ class BatchProcessor:
                 return self._flush_exporter(deadline)
             self._ensure_worker()
         done = threading.Event()
-        self._flush_waiters.append(done)
+        with self._lock:
+            finished = self._finished
+            if not finished:
+                self._flush_waiters.append(done)
+        if finished:  # shut down meanwhile, and the last drain is over: nothing is left to wait for
+            return not self._queue and self._flush_exporter(deadline)
         self._wake.set()
         if not done.wait(max(0.0, deadline - time.monotonic())):
             return False
@@ -400,7 +384,11 @@ class BatchProcessor:
         self._quiet_below = 0  # again: a span ending during the join may have raised it
         if not self.release_exporter:
             return finished
-        return _stop_exporter(self.exporter, deadline) and finished
+        if self._claim_exporter():
+            # The worker is not through its drain (or there is none): stop the exporter from
+            # here, which cuts its retries short.
+            return _stop_exporter(self.exporter, deadline) and finished
+        return finished and not self._exporter_failed  # the worker stopped it
 
     def stats(self) -> Dict[str, int]:
         """Span counts; exact whenever the processor is idle."""

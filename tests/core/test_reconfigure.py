@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
 import tracing_api as tracing
 from tracing_api import _tracer
+from tracing_api._processors import counts_sum
 from tracing_api.export import ExportResult, SpanData
 
 tracer = tracing.get_tracer(__name__)
@@ -125,3 +128,60 @@ def test_application_processor_holding_a_kept_exporter_is_still_shut_down() -> N
     assert mine.shut == 1
     active: Any = _tracer.active()
     assert active is not None and active.processors[0].exporter is exporter
+
+
+class OneCallAtATime:
+    """An exporter that counts export() calls overlapping another; the first is held until
+    ``gate`` is set (a slow round trip to the collector)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.exporting = threading.Event()
+        self.guard = threading.Lock()
+        self.in_flight = self.overlaps = 0
+        self.names: List[str] = []
+
+    def export(self, spans: Sequence[SpanData]) -> ExportResult:
+        with self.guard:
+            self.in_flight += 1
+            self.overlaps += self.in_flight > 1
+        self.exporting.set()
+        self.gate.wait(20)
+        with self.guard:
+            self.in_flight -= 1
+            self.names.extend(s.name for s in spans)
+        return ExportResult.SUCCESS
+
+    def force_flush(self, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("old_kind", ["batch", "simple"])
+def test_reconfigure_with_the_same_exporter_object_never_exports_from_two_threads_at_once(
+    old_kind: str,
+) -> None:
+    exporter = OneCallAtATime()
+    tracing.configure(exporter=exporter, processor=old_kind, schedule_delay=0.01,
+                      shutdown_timeout=0.1)
+    old: Any = _tracer.active()
+    ending = threading.Thread(target=lambda: tracer.start_span("old").end())
+    ending.start()  # the old pipeline's export is in flight, and held
+    try:
+        assert exporter.exporting.wait(10)
+        tracing.configure(exporter=exporter, sampler="always_on", schedule_delay=0.01)
+        tracer.start_span("new").end()
+        tracing.force_flush(timeout=0.5)  # the new worker's turn comes after the old export
+    finally:
+        exporter.gate.set()
+    ending.join(10)
+    assert tracing.force_flush(timeout=10)
+    deadline = time.monotonic() + 10  # the old worker counts its export once it returns
+    while old.processors[0].stats()["queued"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.overlaps == 0
+    assert exporter.names == ["old", "new"]
+    counts = counts_sum([old.processors[0].stats(), tracing.stats()])
+    assert counts == {"ended": 2, "exported": 2, "dropped": 0, "failed": 0, "queued": 0}

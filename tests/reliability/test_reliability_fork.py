@@ -8,6 +8,7 @@ another thread of the parent is ending spans and spans sit in the parent's queue
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from typing import Any, Callable, List
@@ -220,3 +221,87 @@ def test_a_multiprocessing_child_that_configures_after_the_fork_flushes_at_exit(
     process.join(60)
     assert process.exitcode == 0
     assert len(backend.span_ids()) == 5
+
+
+APPLICATION = '''
+import os
+import sys
+
+import tracing_api as tracing
+
+tracing.configure(exporter="jsonl", path={path!r}, schedule_delay=30.0)  # at import, as apps do
+tracer = tracing.get_tracer("application")
+
+
+def work(count):
+    for _ in range(count):
+        with tracer.span("process-span"):
+            pass
+
+
+def ready():  # a pool's initializer: the workers import this module while they start
+    pass
+
+
+def task(number):
+    with tracer.span("task-span"):
+        pass
+    return os.getpid()
+'''
+
+
+def _application(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> Any:
+    """A module that configures tracing at import, writing spans to ``tmp_path``; a
+    ``forkserver`` child imports it while it unpickles its target, before multiprocessing has
+    set the child up (``parent_process()`` is None then), as it imports a script's main module."""
+    import importlib
+
+    (tmp_path / f"{name}.py").write_text(APPLICATION.format(path=str(tmp_path / "spans.jsonl")))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)  # and gone after the test
+    module = importlib.import_module(name)
+    tracing.shutdown()  # this process traces nothing: every line in the file is a child's
+    return module
+
+
+def _exported(tmp_path: Any, name: str) -> List[str]:
+    import json
+
+    path = tmp_path / "spans.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [r["span_id"] for r in records if r["name"] == name]
+
+
+forkserver = pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="no forkserver start method here")
+
+
+@forkserver
+def test_a_forkserver_child_that_configures_while_it_starts_flushes_at_exit(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+
+    app = _application(tmp_path, monkeypatch, "app_forkserver_process")
+    process = multiprocessing.get_context("forkserver").Process(target=app.work, args=(10,))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    ids = _exported(tmp_path, "process-span")
+    assert len(ids) == len(set(ids)) == 10
+
+
+@forkserver
+def test_forkserver_pool_workers_that_configure_while_they_start_flush_at_exit(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    app = _application(tmp_path, monkeypatch, "app_forkserver_pool")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=app.ready) as pool:
+        list(pool.map(app.task, range(20), timeout=60))
+    ids = _exported(tmp_path, "task-span")
+    assert len(ids) == len(set(ids)) == 20

@@ -119,3 +119,40 @@ def test_interpreter_exit_is_bounded_by_the_shutdown_timeout_when_the_backend_ha
     assert out.stdout.split()[-1] == "leaving"
     assert backend.raw.accepted >= 1  # the export was under way, and the backend never answered
     assert time.monotonic() - started < 45  # generous; the backend would hold it for 60 s
+
+
+EXIT_WITHOUT_NEW_THREADS = textwrap.dedent("""
+    import atexit, threading, time
+    import tracing_api as tracing
+    from tracing_api.export import ExportResult
+
+    class Exporter:  # a vendor client whose shutdown flushes to a collector that is gone
+        def export(self, batch):
+            print("exported", len(batch), flush=True)
+            return ExportResult.SUCCESS
+        def force_flush(self, timeout=30.0):
+            return True
+        def shutdown(self):
+            time.sleep(60)
+            print("shutdown returned", flush=True)
+
+    tracing.configure(exporter=Exporter(), schedule_delay=60.0, shutdown_timeout=1.0)
+    for _ in range(3):
+        tracing.get_tracer("exit").start_span("at-exit").end()
+
+    def no_new_threads():  # Python 3.12+ at interpreter exit; runs before tracing's own hook
+        def refuse(self):
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        threading.Thread.start = refuse
+
+    atexit.register(no_new_threads)
+    print("leaving", flush=True)
+""")
+
+
+def test_interpreter_exit_is_bounded_when_no_thread_can_start_and_exporter_shutdown_hangs() -> None:
+    out = subprocess.run([sys.executable, "-c", EXIT_WITHOUT_NEW_THREADS], capture_output=True,
+                         text=True, timeout=30)  # the exporter's shutdown would hold it for 60 s
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["leaving", "exported 3"]  # the queue went out first
+    assert "shutdown returned" not in out.stdout
