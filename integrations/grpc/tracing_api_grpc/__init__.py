@@ -26,6 +26,7 @@ carries the trace.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import List, Optional
 
 import grpc
@@ -77,11 +78,15 @@ def aio_client_interceptors(
     ]
 
 
-def aio_server_interceptors() -> List[grpc.aio.ServerInterceptor]:
+def aio_server_interceptors(*, thread_pool: Optional[Executor] = None) -> List[grpc.aio.ServerInterceptor]:
     """The interceptors that trace a ``grpc.aio`` server's calls:
     ``grpc.aio.server(interceptors=aio_server_interceptors())``.
+
+    ``thread_pool`` runs the server's plain-function (not ``async``) handlers: pass the
+    server's ``migration_thread_pool`` when it has one; None (the default) runs them in the
+    event loop's default executor, which is where grpc.aio runs them without a migration pool.
     """
-    return [AioServerInterceptor()]
+    return [AioServerInterceptor(thread_pool)]
 
 
 __all__ = [

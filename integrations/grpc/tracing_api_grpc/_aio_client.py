@@ -18,8 +18,8 @@ from tracing_api import Propagator, SpanKind
 
 from ._rpc import (
     AnySpan,
+    Counted,
     Reader,
-    counted,
     counted_async,
     describe_method,
     finish,
@@ -123,7 +123,7 @@ def _sent_any(span: AnySpan, requests: Any) -> Any:
     """The request iterator (sync or async, as given), with a SENT event per request."""
     if hasattr(requests, "__aiter__"):
         return counted_async(span, requests, sent=True)
-    return counted(span, requests, sent=True)
+    return Counted(span, requests, sent=True)
 
 
 class _Traced:

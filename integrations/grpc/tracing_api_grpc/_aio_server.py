@@ -1,36 +1,33 @@
 """The server interceptor for ``grpc.aio`` servers: a SERVER span per call, current in the handler.
 
 A ``grpc.aio`` server accepts coroutine handlers, async generator handlers (streaming
-responses), and plain functions it runs in a thread pool; each is wrapped by a function of the
-same kind, so the server treats the traced handler exactly as it would have treated the original.
+responses), and plain functions it runs in a thread pool. Coroutines and async generators are
+wrapped by a function of the same kind, so the server treats the traced handler exactly as it
+would have treated the original; a plain function is wrapped by a coroutine that runs it in a
+thread pool (see ``_aio_plain``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-from typing import Any, AsyncIterator, Mapping
+from concurrent.futures import Executor
+from typing import Any, AsyncIterator, Mapping, Optional
 
 import grpc
 import grpc.aio
 
 from tracing_api.context import use_context
 
-from ._rpc import counted, counted_async, finish, log, message_event
-from ._server import (
-    Behavior,
-    begin,
-    ended_early,
-    finish_raised,
-    finish_returned,
-    traced_behavior,
-    traced_handler,
-)
+from ._aio_plain import traced_plain
+from ._rpc import Counted, counted_async, finish, log, message_event
+from ._server import Behavior, begin, ended_early, finish_raised, finish_returned, traced_handler
 
 
 def _requests(span: Any, requests: Any) -> Any:
     return counted_async(span, requests, sent=False) if hasattr(requests, "__aiter__") else (
-        counted(span, requests, sent=False)
+        Counted(span, requests, sent=False)
     )
 
 
@@ -124,18 +121,26 @@ def _traced_coroutine(
 
 def _traced_any(
     behavior: Behavior, name: str, attributes: Mapping[str, object], request_streaming: bool,
-    response_streaming: bool,
+    response_streaming: bool, thread_pool: Optional[Executor] = None,
 ) -> Behavior:
     if inspect.isasyncgenfunction(behavior):
         return _traced_async_generator(behavior, name, attributes, request_streaming)
     if inspect.iscoroutinefunction(behavior):
         return _traced_coroutine(behavior, name, attributes, request_streaming, response_streaming)
-    # A plain function: the server runs it in its thread pool, as a ``grpc`` server would.
-    return traced_behavior(behavior, name, attributes, request_streaming, response_streaming)
+    return traced_plain(behavior, name, attributes, request_streaming, response_streaming, thread_pool)
 
 
 class AioServerInterceptor(grpc.aio.ServerInterceptor):
-    """Traces every call a ``grpc.aio`` server handles: ``grpc.aio.server(interceptors=[...])``."""
+    """Traces every call a ``grpc.aio`` server handles: ``grpc.aio.server(interceptors=[...])``.
+
+    Plain-function handlers run in ``thread_pool``: give it the server's
+    ``migration_thread_pool``, if it has one, so they run where they would untraced (without
+    one, both grpc.aio and this interceptor use the event loop's default executor).
+    """
+
+    def __init__(self, thread_pool: Optional[Executor] = None) -> None:
+        # One wrapping function per interceptor, so the traced handlers it makes are kept.
+        self._wrap = functools.partial(_traced_any, thread_pool=thread_pool)
 
     async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         """The handler ``continuation`` finds, traced."""
@@ -143,7 +148,7 @@ class AioServerInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         try:
-            return traced_handler(handler, handler_call_details.method, _traced_any)
+            return traced_handler(handler, handler_call_details.method, self._wrap)
         except Exception:
             log.debug("handler not traced", exc_info=True)
             return handler

@@ -18,8 +18,8 @@ from tracing_api import Propagator, SpanKind
 
 from ._rpc import (
     AnySpan,
+    Counted,
     Reader,
-    counted,
     describe_method,
     finish,
     log,
@@ -52,6 +52,17 @@ def _with_metadata(details: grpc.ClientCallDetails, metadata: Any) -> grpc.Clien
     )
 
 
+def _status_of(error: BaseException) -> Optional[Tuple[grpc.StatusCode, Any]]:
+    """The status and details of ``error`` when it is a failed RPC (an RpcError with a code)."""
+    if not isinstance(error, grpc.RpcError):
+        return None
+    try:
+        code = status_code_of(error.code())
+        return None if code is None else (code, error.details())
+    except Exception:  # an RpcError that is not a call: no status to read
+        return None
+
+
 def _call_ended(span: AnySpan, unary_response: bool, call: Any) -> None:
     """Record how ``call`` ended (None: it was dropped, which cancels it) and end ``span``."""
     if call is None:
@@ -70,14 +81,15 @@ def _call_ended(span: AnySpan, unary_response: bool, call: Any) -> None:
             # A failed RPC is its own exception. When the call holds another one, a later
             # interceptor raised it and the caller gets it raised as it is; grpcio wraps it in
             # an object that is also an RpcError and reports INTERNAL "Exception raised while
-            # intercepting the RPC", which is not what happened.
+            # intercepting the RPC", which is not what happened. That exception is what the
+            # span records: its status when it is a failed RPC, else the exception itself.
             found = call.exception()
-            if (
-                isinstance(found, BaseException)
-                and found is not call
-                and not isinstance(found, grpc.RpcError)
-            ):
-                error, code = found, None
+            if isinstance(found, BaseException) and found is not call:
+                status = _status_of(found)
+                if status is None:
+                    error, code = found, None
+                else:
+                    code, details = status
     except Exception:
         log.debug("call outcome not readable", exc_info=True)
     finish(span, code, details, server=False, error=error)
@@ -279,7 +291,7 @@ class ClientInterceptor(
         if span is None:
             return continuation(details, request_iterator)
         try:
-            call = continuation(details, counted(span, request_iterator, sent=True))
+            call = continuation(details, Counted(span, request_iterator, sent=True))
         except BaseException as exc:
             self._failed(span, exc)
             raise
@@ -294,7 +306,7 @@ class ClientInterceptor(
         if span is None:
             return continuation(details, request_iterator)
         try:
-            call = continuation(details, counted(span, request_iterator, sent=True))
+            call = continuation(details, Counted(span, request_iterator, sent=True))
         except BaseException as exc:
             self._failed(span, exc)
             raise

@@ -145,11 +145,37 @@ def message_event(span: AnySpan, sent: bool, index: int, message: Any) -> None:
         log.debug("message event not recorded", exc_info=True)
 
 
-def counted(span: AnySpan, messages: Any, sent: bool) -> Iterator[Any]:
-    """``messages`` (an iterable), with an ``rpc.message`` event as each one passes."""
-    for index, message in enumerate(messages, 1):
-        message_event(span, sent, index, message)
-        yield message
+class Counted:
+    """``messages`` (an iterable), with an ``rpc.message`` event as each one passes.
+
+    An iterator with ``next()`` beside ``__next__``, as grpc's request iterators have, so a
+    handler that calls ``request_iterator.next()`` works the same traced.
+    """
+
+    __slots__ = ("_index", "_iterator", "_messages", "_sent", "_span")
+
+    def __init__(self, span: AnySpan, messages: Any, sent: bool) -> None:
+        self._span = span
+        self._messages = messages
+        self._iterator: Optional[Iterator[Any]] = None  # made on the first read, where grpc reads
+        self._sent = sent
+        self._index = 0
+
+    def __iter__(self) -> Counted:
+        return self
+
+    def __next__(self) -> Any:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = iter(self._messages)
+        message = next(iterator)
+        self._index += 1
+        message_event(self._span, self._sent, self._index, message)
+        return message
+
+    def next(self) -> Any:
+        """The next message (grpc's request iterators offer this spelling too)."""
+        return self.__next__()
 
 
 async def counted_async(span: AnySpan, messages: Any, sent: bool) -> AsyncIterator[Any]:

@@ -17,7 +17,7 @@ from tracing_api.context import use_context
 
 from ._rpc import (
     AnySpan,
-    counted,
+    Counted,
     describe_method,
     finish,
     handler_context,
@@ -156,11 +156,7 @@ def _end_on_termination(span: AnySpan, context: Any) -> None:
         finish(span, ended_early(context), server=True)
 
     try:
-        add_callback = getattr(context, "add_callback", None)
-        if add_callback is not None:
-            add_callback(end)
-        else:  # a grpc.aio context, when the server runs a plain function in its pool
-            context.add_done_callback(lambda _context: end())
+        context.add_callback(end)
     except Exception:
         log.debug("termination callback not added", exc_info=True)
 
@@ -175,7 +171,7 @@ def traced_behavior(behavior: Behavior, name: str, attributes: Mapping[str, obje
             return behavior(request, context)
         span, current = begun
         if request_streaming:
-            request = counted(span, request, sent=False)
+            request = Counted(span, request, sent=False)
         else:
             message_event(span, False, 1, request)
         try:

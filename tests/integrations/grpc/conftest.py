@@ -70,6 +70,8 @@ def unary(request: bytes, context: grpc.ServicerContext) -> bytes:
 
 
 def server_stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    if request == b"abort":
+        context.abort(grpc.StatusCode.NOT_FOUND, "no such feed")
     if request == b"forever":
         sleeping.set()
         deadline = time.monotonic() + 10
@@ -87,6 +89,10 @@ def client_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> b
     return b"".join(requests)
 
 
+def first_request(requests: Any, context: grpc.ServicerContext) -> bytes:
+    return bytes(requests.next())  # grpc's request iterators offer next() beside __next__
+
+
 def bidi_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
     for request in requests:
         yield request.upper()
@@ -100,6 +106,7 @@ def echo_handler() -> grpc.GenericRpcHandler:
         "Unary": handler(grpc.unary_unary_rpc_method_handler, unary),
         "ServerStream": handler(grpc.unary_stream_rpc_method_handler, server_stream),
         "ClientStream": handler(grpc.stream_unary_rpc_method_handler, client_stream),
+        "FirstRequest": handler(grpc.stream_unary_rpc_method_handler, first_request),
         "BidiStream": handler(grpc.stream_stream_rpc_method_handler, bidi_stream),
     })
 
@@ -233,7 +240,7 @@ def aio_echo_handler() -> grpc.GenericRpcHandler:
         "ServerStream": grpc.unary_stream_rpc_method_handler(aio_server_stream, _identity, _identity),
         "ClientStream": grpc.stream_unary_rpc_method_handler(aio_client_stream, _identity, _identity),
         "BidiStream": grpc.stream_stream_rpc_method_handler(aio_bidi_stream, _identity, _identity),
-        # A plain function: grpc.aio runs it in the server's thread pool.
+        # A plain function: the traced handler runs it in a thread pool.
         "SyncUnary": grpc.unary_unary_rpc_method_handler(unary, _identity, _identity),
     }
     return grpc.method_handlers_generic_handler(SERVICE, behaviors)

@@ -1,5 +1,6 @@
 """Our client interceptor ahead of others: an exception a later interceptor raises (a policy
-check, a request serializer) is what the caller gets and what the CLIENT span records.
+check, a request serializer, the call's own RpcError) is what the caller gets and what the
+CLIENT span records.
 """
 
 from __future__ import annotations
@@ -59,3 +60,47 @@ def test_exception_from_a_later_interceptor_is_recorded_on_the_client_span(
     assert [e.attributes["exception.type"] for e in client.events if e.name == "exception"] == [
         "PermissionError"]
     assert "rpc.grpc.status_code" not in client.attributes
+
+
+class CheckOutcome(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """A later interceptor that waits for the outcome and lets a failed call's RpcError out."""
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        outcome = continuation(client_call_details, request)
+        outcome.result()  # raises the call's own RpcError when it failed
+        return outcome
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        call = continuation(client_call_details, request)
+        call.initial_metadata()  # waits until the server answers (or fails the call)
+        if call.code() not in (None, grpc.StatusCode.OK) and not call.is_active():
+            raise call  # a failed call is its own RpcError
+        return call
+
+
+def _abort_future(channel: grpc.Channel) -> Any:
+    return channel.unary_unary("/test.Echo/Unary", _identity, _identity).future(
+        b"abort", timeout=5).result(5)
+
+
+def _abort_stream(channel: grpc.Channel) -> Any:
+    return list(channel.unary_stream("/test.Echo/ServerStream", _identity, _identity)(
+        b"abort", timeout=5))
+
+
+@pytest.mark.parametrize(("call", "details"), [(_abort_future, "no such thing"),
+                                               (_abort_stream, "no such feed")],
+                         ids=["future", "unary_stream"])
+def test_rpc_error_from_a_later_interceptor_records_the_calls_status(
+    target: str, echo: Any, call: Callable[[grpc.Channel], Any], details: str
+) -> None:
+    with capture() as spans, echo.traced_channel(target, CheckOutcome()) as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(channel)
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert echo.wait_until(lambda: any(s.kind == SpanKind.CLIENT for s in spans))
+    [client] = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert client.attributes["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert client.status.code == StatusCode.ERROR
+    assert client.status.description == f"NOT_FOUND: {details}"
+    assert not [e for e in client.events if e.name == "exception"]

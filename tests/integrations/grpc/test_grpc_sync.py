@@ -128,6 +128,14 @@ def test_client_streaming_call_counts_each_sent_message(channel: Any) -> None:
     assert server.parent.span_id == client.context.span_id
 
 
+def test_handler_taking_a_request_with_next_gets_it(channel: Any) -> None:
+    call = channel.stream_unary("/test.Echo/FirstRequest", _identity, _identity)
+    with capture() as spans:
+        assert call(iter([b"a", b"b"]), timeout=5) == b"a"
+    _, server = spans_of(spans, "test.Echo/FirstRequest")
+    assert [e.attributes["rpc.message.type"] for e in server.events] == ["RECEIVED", "SENT"]
+
+
 def test_bidi_streaming_call_is_traced_on_both_sides(channel: Any) -> None:
     with capture() as spans:
         responses = list(channel.stream_stream(BIDI_STREAM)(iter([b"a", b"b"]), timeout=5))

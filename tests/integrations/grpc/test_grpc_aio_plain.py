@@ -1,0 +1,307 @@
+"""Plain-function (not ``async``) handlers on a traced ``grpc.aio`` server, on 127.0.0.1.
+
+grpc.aio runs such handlers in a thread pool; the SERVER span must still record the code the
+handler set, and end when the client leaves, also while the handler is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from concurrent import futures
+from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
+
+import grpc
+import grpc.aio
+import pytest
+import tracing_api_grpc
+
+from tracing_api import StatusCode
+from tracing_api.testing import CapturedSpans, capture
+
+SERVICE = "test.Plain"
+
+
+class Signals:
+    """What the handlers tell the test (threading events: handlers run in a pool)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()  # lets a waiting handler return
+        self.closed = threading.Event()  # a generator handler's ``finally`` ran
+        self.called_back = threading.Event()  # an ``add_callback`` callback ran
+
+
+signals = Signals()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signals() -> Iterator[None]:
+    global signals
+    signals = Signals()
+    yield
+    signals.release.set()  # no handler outlives its test
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def set_code(request: bytes, context: Any) -> bytes:
+    context.set_code(grpc.StatusCode.NOT_FOUND)
+    context.set_details("no such user")
+    return b""
+
+
+def abort(request: bytes, context: Any) -> bytes:
+    context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
+    raise AssertionError("abort returned")
+
+
+def boom(request: bytes, context: Any) -> bytes:
+    raise ValueError("boom")
+
+
+def wait_for_release(request: bytes, context: Any) -> bytes:
+    signals.started.set()
+    signals.release.wait(10)
+    return b"late"
+
+
+def thread_name(request: bytes, context: Any) -> bytes:
+    return threading.current_thread().name.encode()
+
+
+def ticks(request: bytes, context: Any) -> Iterator[bytes]:
+    if request == b"callback":
+        context.add_callback(signals.called_back.set)
+    signals.started.set()
+    try:
+        for _ in range(1000):
+            yield b"tick"
+            time.sleep(0.01)
+    finally:
+        signals.closed.set()
+
+
+def first_and_rest(requests: Any, context: Any) -> bytes:
+    first = requests.next()
+    return bytes(first) + b"|" + b"".join(requests)
+
+
+def upper(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
+    for request in requests:
+        yield request.upper()
+
+
+HANDLERS: Dict[str, grpc.RpcMethodHandler] = {
+    "SetCode": grpc.unary_unary_rpc_method_handler(set_code, _identity, _identity),
+    "Abort": grpc.unary_unary_rpc_method_handler(abort, _identity, _identity),
+    "Boom": grpc.unary_unary_rpc_method_handler(boom, _identity, _identity),
+    "Wait": grpc.unary_unary_rpc_method_handler(wait_for_release, _identity, _identity),
+    "ThreadName": grpc.unary_unary_rpc_method_handler(thread_name, _identity, _identity),
+    "Ticks": grpc.unary_stream_rpc_method_handler(ticks, _identity, _identity),
+    "FirstAndRest": grpc.stream_unary_rpc_method_handler(first_and_rest, _identity, _identity),
+    "Upper": grpc.stream_stream_rpc_method_handler(upper, _identity, _identity),
+}
+
+
+@contextlib.asynccontextmanager
+async def plain_server(thread_pool: Optional[futures.Executor] = None) -> AsyncIterator[grpc.aio.Channel]:
+    """A traced grpc.aio server of ``HANDLERS``; yields an untraced channel to it (so the only
+    spans are the server's).
+    """
+    server = grpc.aio.server(
+        thread_pool, interceptors=tracing_api_grpc.aio_server_interceptors(thread_pool=thread_pool)
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, HANDLERS),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel
+    finally:
+        signals.release.set()
+        await server.stop(None)
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+async def ended(spans: CapturedSpans, count: int = 1, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while len(spans) < count:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def started() -> bool:
+    return await asyncio.get_running_loop().run_in_executor(None, signals.started.wait, 5)
+
+
+def unary(channel: grpc.aio.Channel, method: str) -> Any:
+    return channel.unary_unary(f"/{SERVICE}/{method}", _identity, _identity)
+
+
+def test_code_the_plain_handler_set_is_recorded_on_the_server_span() -> None:
+    async def scenario() -> None:
+        async with plain_server() as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "SetCode")(b"x", timeout=5)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+    with capture() as spans:
+        run(scenario())
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 5
+    assert server.status.code == StatusCode.UNSET  # the caller's error, not the server's
+
+
+def test_abort_in_a_plain_handler_records_its_code_and_no_exception() -> None:
+    async def scenario(spans: CapturedSpans) -> None:
+        async with plain_server() as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "Abort")(b"x", timeout=5)
+            assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+            # abort sends the status before the handler unwinds in its thread
+            assert await ended(spans)
+
+    with capture() as spans:
+        run(scenario(spans))
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 5
+    assert server.status.code == StatusCode.UNSET
+    assert not [e for e in server.events if e.name == "exception"]
+
+
+def test_exception_raised_by_a_plain_handler_is_recorded_on_the_server_span() -> None:
+    async def scenario() -> None:
+        async with plain_server() as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "Boom")(b"x", timeout=5)
+            assert raised.value.code() == grpc.StatusCode.UNKNOWN
+
+    with capture() as spans:
+        run(scenario())
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 2
+    assert server.status.description == "ValueError: boom"
+
+
+def test_plain_handler_cancelled_by_the_client_ends_its_span_as_cancelled_at_once() -> None:
+    async def scenario(spans: CapturedSpans) -> None:
+        async with plain_server() as channel:
+            call = unary(channel, "Wait")(b"x", timeout=10)
+            assert await started()
+            call.cancel()
+            # The handler is still waiting: the span ends with the call, not with the handler.
+            assert await ended(spans)
+
+    with capture() as spans:
+        run(scenario(spans))
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 1
+
+
+def test_plain_handler_past_its_deadline_ends_its_span_as_deadline_exceeded() -> None:
+    async def scenario(spans: CapturedSpans) -> None:
+        async with plain_server() as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "Wait")(b"x", timeout=0.3)
+            assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert await ended(spans)
+
+    with capture() as spans:
+        run(scenario(spans))
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 4
+    assert server.status.code == StatusCode.ERROR
+
+
+def test_plain_generator_cancelled_by_the_client_ends_its_span() -> None:
+    async def scenario(spans: CapturedSpans) -> None:
+        async with plain_server() as channel:
+            call = channel.unary_stream(f"/{SERVICE}/Ticks", _identity, _identity)(b"x", timeout=10)
+            assert await call.read() == b"tick"
+            call.cancel()
+            assert await ended(spans)
+
+    with capture() as spans:
+        run(scenario(spans))
+    [server] = list(spans)
+    assert server.attributes["rpc.grpc.status_code"] == 1
+
+
+def test_plain_generator_is_closed_when_the_client_leaves() -> None:
+    async def scenario() -> bool:
+        async with plain_server() as channel:
+            call = channel.unary_stream(f"/{SERVICE}/Ticks", _identity, _identity)(b"x", timeout=10)
+            assert await call.read() == b"tick"
+            call.cancel()
+            return await asyncio.get_running_loop().run_in_executor(None, signals.closed.wait, 5)
+
+    with capture():
+        assert run(scenario())
+
+
+def test_add_callback_of_a_plain_generator_runs_when_the_client_leaves() -> None:
+    async def scenario() -> bool:
+        async with plain_server() as channel:
+            call = channel.unary_stream(f"/{SERVICE}/Ticks", _identity, _identity)(
+                b"callback", timeout=10)
+            assert await call.read() == b"tick"
+            call.cancel()
+            return await asyncio.get_running_loop().run_in_executor(None, signals.called_back.wait, 5)
+
+    with capture():
+        assert run(scenario())
+
+
+def test_plain_request_streaming_handlers_read_every_request() -> None:
+    async def scenario() -> List[bytes]:
+        async with plain_server() as channel:
+            joined = await channel.stream_unary(f"/{SERVICE}/FirstAndRest", _identity, _identity)(
+                iter([b"a", b"b", b"c"]), timeout=5)
+            call = channel.stream_stream(f"/{SERVICE}/Upper", _identity, _identity)(
+                iter([b"x", b"y"]), timeout=5)
+            return [joined] + [response async for response in call]
+
+    with capture() as spans:
+        assert run(scenario()) == [b"a|bc", b"X", b"Y"]
+    events = {s.name: [e.attributes["rpc.message.type"] for e in s.events] for s in spans}
+    assert events == {
+        f"{SERVICE}/FirstAndRest": ["RECEIVED", "RECEIVED", "RECEIVED", "SENT"],
+        f"{SERVICE}/Upper": ["RECEIVED", "SENT", "RECEIVED", "SENT"],
+    }
+
+
+def test_plain_handler_runs_in_the_thread_pool_given_to_the_interceptor() -> None:
+    pool = futures.ThreadPoolExecutor(2, thread_name_prefix="plain-handlers")
+
+    async def scenario() -> bytes:
+        async with plain_server(pool) as channel:
+            return bytes(await unary(channel, "ThreadName")(b"x", timeout=5))
+
+    try:
+        with capture():
+            assert run(scenario()).startswith(b"plain-handlers")
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_plain_handler_answers_with_tracing_off() -> None:
+    async def scenario() -> List[bytes]:
+        async with plain_server() as channel:
+            call = channel.unary_stream(f"/{SERVICE}/Ticks", _identity, _identity)(b"x", timeout=10)
+            first = await call.read()
+            call.cancel()
+            upper_call = channel.stream_stream(f"/{SERVICE}/Upper", _identity, _identity)(
+                iter([b"q"]), timeout=5)
+            return [first] + [response async for response in upper_call]
+
+    assert run(scenario()) == [b"tick", b"Q"]
