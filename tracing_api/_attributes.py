@@ -9,7 +9,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional
 
     from ._types import AttributeValue
 
@@ -86,14 +86,33 @@ def clean_attributes(
         items = list(attributes.items())
     except Exception:
         return cleaned, 1
-    for key, value in items:
-        value = clean_value(value, max_length)
-        if type(key) is not str and isinstance(key, str):  # a str enum as the name: its text
-            key = str.__str__(key)
-        if value is INVALID_VALUE or type(key) is not str or not key:
-            dropped += 1
-        elif len(cleaned) < limit or key in cleaned:
-            cleaned[key] = value
-        else:
-            dropped += 1
-    return cleaned, dropped
+    not_pairs = 0
+    while True:  # a second pass only when some item is not a (key, value) pair
+        try:
+            for key, value in items:
+                value = clean_value(value, max_length)
+                if type(key) is not str and isinstance(key, str):  # a str enum: its text
+                    key = str.__str__(key)
+                if value is INVALID_VALUE or type(key) is not str or not key:
+                    dropped += 1
+                elif len(cleaned) < limit or key in cleaned:
+                    cleaned[key] = value
+                else:
+                    dropped += 1
+            return cleaned, dropped + not_pairs
+        except Exception:  # only the unpacking can raise: start again with the pairs alone
+            pairs = _pairs(items)
+            not_pairs, items = len(items) - len(pairs), pairs
+            cleaned, dropped = {}, 0
+
+
+def _pairs(items: List[Any]) -> List[Any]:
+    """The items that unpack as (key, value) pairs (an ``items()`` may give anything)."""
+    pairs = []
+    for item in items:
+        try:
+            key, value = item
+        except Exception:
+            continue
+        pairs.append((key, value))
+    return pairs

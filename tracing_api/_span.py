@@ -68,7 +68,8 @@ class NonRecordingSpan:
     __slots__ = ("context",)
 
     def __init__(self, context: SpanContext) -> None:
-        self.context = context
+        # Anything else would reach every span started under this one: none of them could start.
+        self.context = context if isinstance(context, SpanContext) else INVALID_SPAN_CONTEXT
 
     @property
     def is_recording(self) -> bool:
@@ -224,7 +225,13 @@ class Span:
         except Exception:
             self._dropped_attributes += 1
             return
-        for key, value in items:
+        for item in items:
+            try:
+                key, value = item
+            except Exception:  # items() gave something other than (key, value) pairs
+                if self.end_time is None:
+                    self._dropped_attributes += 1
+                continue
             self.set_attribute(key, value)
 
     def add_event(
@@ -311,11 +318,14 @@ class Span:
             if type(exception).__module__ == "builtins"
             else f"{type(exception).__module__}.{type(exception).__qualname__}",
             "exception.message": message,
-            "exception.stacktrace": "".join(
-                traceback.format_exception(type(exception), exception, exception.__traceback__)
-            ),
-            "exception.escaped": escaped,
         }
+        try:
+            event["exception.stacktrace"] = "".join(
+                traceback.format_exception(type(exception), exception, exception.__traceback__)
+            )
+        except Exception:  # a RecursionError near the limit, a hostile __str__ in the chain
+            pass  # the event goes without a stacktrace
+        event["exception.escaped"] = escaped
         if attributes is not None:
             try:
                 event.update(attributes)
@@ -355,9 +365,19 @@ class Span:
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if exc is not None:
+        if exc is None:
+            self.end()
+            return
+        # The application's exception must go on unchanged, even if recording it or ending
+        # the span raises (RecursionError near the recursion limit).
+        try:
             record_error(self, exc)
-        self.end()
+        except Exception:
+            pass
+        try:
+            self.end()
+        except Exception:
+            pass
 
     def __repr__(self) -> str:
         return f"Span({self.name!r}, {self.context!r})"
@@ -385,13 +405,15 @@ def record_error(span: Union[Span, NonRecordingSpan], exc: BaseException) -> Non
     """Mark ``span`` as failed by ``exc``, unless it is a generator closing normally."""
     if isinstance(exc, GeneratorExit) or not isinstance(span, Span):
         return
-    span.record_exception(exc, escaped=True)
+    # The status first: it takes less stack than the event, so near the recursion limit a
+    # span whose event cannot be recorded still shows the error.
     if span.status.code is StatusCode.UNSET:
         try:
             description = f"{type(exc).__name__}: {exc}"
         except Exception:
             description = type(exc).__name__
         span.set_status(StatusCode.ERROR, description)
+    span.record_exception(exc, escaped=True)
 
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 # costs too much to import for this).
 _CO_GENERATOR = 0x20
 _CO_COROUTINE = 0x80
+_CO_ITERABLE_COROUTINE = 0x100  # a generator made awaitable by @types.coroutine
 _CO_ASYNC_GENERATOR = 0x200
 
 _active: Optional[Pipeline] = None
@@ -113,10 +114,10 @@ class Tracer:
 
         The span starts here (at ``start_time``, ns since the epoch, if given), ends when the
         block is left, and an exception leaving the block is recorded and sets the status to
-        ERROR. As a decorator (of plain and ``async`` functions, generators and async
-        generators) it starts a new span per call; the one made by this call is then never
-        ended (the sampler has seen it). Entering the same object again starts a new span per
-        entry.
+        ERROR. As a decorator (of plain and ``async`` functions, generators, async generators
+        and ``@types.coroutine`` generators) it starts a new span per call; the one made by this
+        call is then never ended (the sampler has seen it). Entering the same object again
+        starts a new span per entry.
         """
         pipeline = _active
         if pipeline is None:
@@ -264,9 +265,11 @@ class _Decorates:
         flags = code.co_flags if code is not None else 0
         if flags & _CO_ASYNC_GENERATOR:
             return _wrap_async_generator(fn, start, record)  # type: ignore[return-value]
-        if flags & _CO_GENERATOR:
+        if flags & _CO_GENERATOR and not flags & _CO_ITERABLE_COROUTINE:
             return _wrap_generator(fn, start, record)  # type: ignore[return-value]
-        if flags & _CO_COROUTINE:
+        if flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE):
+            # A @types.coroutine generator is awaited, not iterated: wrapped as a coroutine,
+            # the result stays awaitable and the span covers the whole await.
 
             @functools.wraps(fn)
             async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:
@@ -343,9 +346,20 @@ class _ScopedSpan(Span, _Decorates):
             _SPAN.reset(token)
         except (ValueError, RuntimeError):  # left from another context: see context._detach
             _detach(_SPAN, token, self)
-        if exc is not None and self._args[6]:
-            record_error(self, exc)
-        self.end()
+        if exc is None:
+            self.end()
+            return
+        # Leaving with the application's exception, which must go on unchanged: near the
+        # recursion limit, recording it or ending the span may raise RecursionError itself.
+        if self._args[6]:
+            try:
+                record_error(self, exc)
+            except Exception:
+                pass
+        try:
+            self.end()
+        except Exception:
+            pass
 
 
 class _ScopedNonRecordingSpan(NonRecordingSpan, _Decorates):
@@ -416,9 +430,7 @@ def _exit_again(
     entries = outer._token
     if entries is _UNSCOPED:  # from start_span: what Span.__exit__ does
         if isinstance(outer, Span):
-            if exc is not None:
-                record_error(outer, exc)
-            outer.end()
+            Span.__exit__(outer, exc_type, exc, tb)
         return
     if type(entries) is not list:
         return
@@ -447,10 +459,8 @@ def _exit_again(
             _SPAN.reset(first)
         except (ValueError, RuntimeError):
             _detach(_SPAN, first, outer)
-        if isinstance(outer, Span):
-            if exc is not None and outer._args[6]:
-                record_error(outer, exc)
-            outer.end()
+        if isinstance(outer, Span):  # records (unless told not to) and ends, never raising
+            Span.__exit__(outer, exc_type, exc if outer._args[6] else None, tb)
     elif inner is not None:
         inner.__exit__(exc_type, exc, tb)
 
@@ -472,33 +482,47 @@ def _wrap_generator(
         gen = fn(*args, **kwargs)
         method: Callable[[Any], Any] = gen.send
         arg: Any = None
+        # What is current inside the generator: its span, or a span it made current and held
+        # across a yield (a ``with`` block around it), made current again on the next resume.
+        inside: AnySpan = span
         try:
             while True:
-                token = _SPAN.set(span)
+                token = _SPAN.set(inside)
                 try:
                     value = method(arg)
                 except StopIteration as stop:
-                    return stop.value
+                    result = stop.value
+                    break
                 finally:
-                    _detach(_SPAN, token, span)
+                    inside = _SPAN.get()
+                    _detach(_SPAN, token, inside)
                 try:
                     arg = yield value
                     method = gen.send
                 except GeneratorExit:
-                    token = _SPAN.set(span)
+                    token = _SPAN.set(inside)
                     try:
                         gen.close()
                     finally:
-                        _detach(_SPAN, token, span)
+                        _detach(_SPAN, token, _SPAN.get())
                     raise
                 except BaseException as exc:
                     method, arg = gen.throw, exc
         except BaseException as exc:
-            if record:
-                record_error(span, exc)
+            # The exception goes on unchanged even if recording it or ending the span raises
+            # (RecursionError near the limit).
+            try:
+                if record:
+                    record_error(span, exc)
+            except Exception:
+                pass
+            try:
+                span.end()
+            except Exception:
+                pass
             raise
-        finally:
-            span.end()
+        span.end()
+        return result
 
     return traced_generator
 
@@ -513,34 +537,44 @@ def _wrap_async_generator(
         agen = fn(*args, **kwargs)
         method: Callable[[Any], Any] = agen.asend
         arg: Any = None
+        inside: AnySpan = span  # what is current inside the generator: see _wrap_generator
         try:
             while True:
-                token = _SPAN.set(span) if active else None
+                token = _SPAN.set(inside) if active else None
                 try:
                     value = await method(arg)
                 except StopAsyncIteration:
-                    return
+                    break
                 finally:
                     if token is not None:
-                        _detach(_SPAN, token, span)
+                        inside = _SPAN.get()
+                        _detach(_SPAN, token, inside)
                 try:
                     arg = yield value
                     method = agen.asend
                 except GeneratorExit:
-                    token = _SPAN.set(span) if active else None
+                    token = _SPAN.set(inside) if active else None
                     try:
                         await agen.aclose()
                     finally:
                         if token is not None:
-                            _detach(_SPAN, token, span)
+                            _detach(_SPAN, token, _SPAN.get())
                     raise
                 except BaseException as exc:
                     method, arg = agen.athrow, exc
         except BaseException as exc:
-            if record:
-                record_error(span, exc)
+            # The exception goes on unchanged even if recording it or ending the span raises
+            # (RecursionError near the limit).
+            try:
+                if record:
+                    record_error(span, exc)
+            except Exception:
+                pass
+            try:
+                span.end()
+            except Exception:
+                pass
             raise
-        finally:
-            span.end()
+        span.end()
 
     return traced_async_generator

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import sys
 from _thread import allocate_lock as _allocate_lock
 from collections import namedtuple
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 
 from ._span import INVALID_SPAN, NonRecordingSpan, Span, record_error
-from ._types import EMPTY_TRACE_STATE, INVALID_SPAN_CONTEXT, SpanContext, TraceState
+from ._types import (
+    _SPAN_ID_MAX,
+    _TRACE_ID_MAX,
+    EMPTY_TRACE_STATE,
+    INVALID_SPAN_CONTEXT,
+    SpanContext,
+    TraceState,
+)
 
 EMPTY_BAGGAGE: Mapping[str, str] = MappingProxyType({})
 _tuple_new = tuple.__new__
@@ -78,8 +86,11 @@ class Context(_ContextFields):
 
     @property
     def span_context(self) -> SpanContext:
-        """The span's context (invalid when there is no span)."""
-        return self.span.context
+        """The span's context (invalid when there is no span, or something else in its place)."""
+        span: object = self.span
+        if isinstance(span, (Span, NonRecordingSpan)):
+            return span.context
+        return parent_context(span)
 
     def with_span_context(self, span_context: SpanContext) -> Context:
         """This context with a non-recording span for ``span_context`` (what extract makes)."""
@@ -141,17 +152,45 @@ if TYPE_CHECKING:
 
 
 def parent_context(parent: Parent) -> SpanContext:
-    """The span context a ``parent=`` argument stands for (invalid for a new trace)."""
+    """The span context a ``parent=`` argument stands for (invalid for a new trace). Never
+    raises: anything that is not a span, a ``SpanContext`` or a ``Context`` holding one (in
+    the span's place) stands for a new trace, and so does a ``SpanContext`` whose ids or flags
+    no span could carry (negative, too wide, not integers)."""
     if parent is CURRENT:
         return _SPAN.get().context
     if parent is None:
         return INVALID_SPAN_CONTEXT
-    if isinstance(parent, SpanContext):
-        return parent
-    if isinstance(parent, Context):  # after the class below is defined
-        return parent.span.context
-    context = getattr(parent, "context", None)
-    return context if isinstance(context, SpanContext) else INVALID_SPAN_CONTEXT
+    if isinstance(parent, Context):  # the usual explicit parent: what extract returns
+        parent = parent.span
+    if isinstance(parent, (NonRecordingSpan, Span)):  # extract's first
+        # Made by a tracer or by extract (or from a checked value by use_span): ids in range.
+        return parent.context
+    # A SpanContext the application made (or an object's ``context``): checked.
+    context = parent
+    if not isinstance(context, SpanContext):
+        try:
+            context = parent.context
+        except Exception:
+            return INVALID_SPAN_CONTEXT
+        if not isinstance(context, SpanContext):
+            return INVALID_SPAN_CONTEXT
+    trace_id = context[0]
+    span_id = context[1]
+    # Zero ids are allowed: with both zero, a remote context carries only a sampling decision.
+    if (type(trace_id) is int and type(span_id) is int and type(context[2]) is int
+            and 0 <= trace_id <= _TRACE_ID_MAX and 0 <= span_id <= _SPAN_ID_MAX):
+        return context
+    return INVALID_SPAN_CONTEXT
+
+
+def _as_span(value: object) -> AnySpan:
+    """``value`` as something that may be current: a span as it is; anything else (a
+    ``SpanContext``, a ``Context``, None, ...) as a non-recording span for the context it stands
+    for, so that a bad value never reaches the spans started under it."""
+    if isinstance(value, (Span, NonRecordingSpan)):
+        return value
+    context = parent_context(value)
+    return INVALID_SPAN if context is INVALID_SPAN_CONTEXT else NonRecordingSpan(context)
 
 
 def current_span() -> AnySpan:
@@ -213,7 +252,9 @@ class use_span:
     __slots__ = ("_end_on_exit", "_record", "_span", "_token")
 
     def __init__(self, span: AnySpan, end_on_exit: bool = False, record_exception: bool = True):
-        self._span = span
+        # A SpanContext (or anything else) where a span belongs would reach every span started
+        # inside: made a span here, once, rather than checked on every span's start.
+        self._span = span if isinstance(span, (Span, NonRecordingSpan)) else _as_span(span)
         self._end_on_exit = end_on_exit
         self._record = record_exception
         self._token: Any = None  # a Token while entered once; a list of them when entered again
@@ -250,10 +291,22 @@ class use_span:
                 _detach(_SPAN, held, self._span)
         elif held is not None:
             self._exit_again(held)
-        if exc is not None and self._record and isinstance(self._span, Span):
-            record_error(self._span, exc)
+        if exc is None:
+            if self._end_on_exit:
+                self._span.end()
+            return
+        # The application's exception must go on unchanged, even if recording it or ending
+        # the span raises (RecursionError near the recursion limit).
+        try:
+            if self._record and isinstance(self._span, Span):
+                record_error(self._span, exc)
+        except Exception:
+            pass
         if self._end_on_exit:
-            self._span.end()
+            try:
+                self._span.end()
+            except Exception:
+                pass
 
     def _exit_again(self, held: List[Token[AnySpan]]) -> None:
         with _entries_lock:
@@ -313,6 +366,9 @@ class AttachToken(_AttachTokenFields):
 
 def attach(context: Context) -> AttachToken:
     """Make ``context`` current until ``detach``: for frameworks with separate before/after hooks."""
+    span: object = context.span
+    if not isinstance(span, (Span, NonRecordingSpan)):  # Context(span_context), Context(None)
+        context = _tuple_new(Context, (_as_span(span), context.baggage, context.baggage_properties))
     return AttachToken(
         context,
         _SPAN.set(context.span),
@@ -355,17 +411,37 @@ def wrap(fn: Callable[..., T]) -> Callable[..., T]:
     return run_in_context
 
 
+def _runs_elsewhere(executor: Executor) -> bool:
+    """Whether ``executor`` pickles its tasks to run in another process or interpreter, where a
+    ``contextvars.Context`` cannot go (it cannot be pickled)."""
+    # Looked up among the loaded modules: the executor's own class has loaded its module, and
+    # importing the process pool's here would cost every thread-pool user.
+    for module, name in (
+        ("concurrent.futures.process", "ProcessPoolExecutor"),
+        ("concurrent.futures.interpreter", "InterpreterPoolExecutor"),
+    ):
+        kind = getattr(sys.modules.get(module), name, None)
+        if kind is not None and isinstance(executor, kind):
+            return True
+    return False
+
+
 class ContextExecutor:
     """An executor whose tasks run in the context they were submitted from.
 
-    It wraps any ``concurrent.futures.Executor`` and offers the same methods.
+    It wraps a ``concurrent.futures.Executor`` and offers the same methods. A process pool's
+    tasks run in another process, where the context cannot follow: they are passed through
+    unchanged (send the context along with ``inject``/``extract`` instead).
     """
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
+        self._passes_through = _runs_elsewhere(executor)
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Submit ``fn`` to run in a copy of the current context."""
+        if self._passes_through:
+            return self._executor.submit(fn, *args, **kwargs)
         return self._executor.submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
     def map(
@@ -373,6 +449,8 @@ class ContextExecutor:
         chunksize: int = 1,
     ) -> Iterator[T]:
         """Like ``Executor.map``, each call in a copy of the submitter's context."""
+        if self._passes_through:
+            return self._executor.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         context = contextvars.copy_context()
 
         def run(*args: Any) -> T:
@@ -392,7 +470,8 @@ class ContextExecutor:
 
 
 def wrap_executor(executor: Executor) -> ContextExecutor:
-    """``executor`` with every submitted task run in its submitter's context."""
+    """``executor`` with every submitted task run in its submitter's context (a process pool's
+    tasks are passed through unchanged: the context cannot go to another process)."""
     return ContextExecutor(executor)
 
 
