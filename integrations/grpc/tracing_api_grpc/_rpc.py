@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 from urllib.parse import unquote
 
 import grpc
@@ -282,14 +282,37 @@ def outgoing_metadata(
         propagator.inject(context, injected, PAIRS)
     if not injected:
         return None
-    names = {key for key, _ in injected}
+    # Ours replace what an outer caller wrote for the same names, and every other header of the
+    # formats in use goes too: metadata forwarded from another call (its tracestate, baggage,
+    # X-B3-ParentSpanId, uberctx-*) must not travel beside the new context.
+    names, prefixes = _owned(propagator)
+    names.update(key for key, _ in injected)
     result: Pairs = []
     for pair in metadata or ():
         key, value = pair
-        if key not in names:  # ours replace what an outer caller wrote for the same names
-            result.append((key, value))
+        if key in names or (prefixes and isinstance(key, str) and key.lower().startswith(prefixes)):
+            continue
+        result.append((key, value))
     result.extend((key, value) for key, value in injected if _valid_pair(key, value))
     return result
+
+
+def _owned(propagator: Optional[Propagator]) -> Tuple[Set[str], Tuple[str, ...]]:
+    """The header names and name prefixes of ``propagator`` (the configured ones when None):
+    what a forwarded call loses before a new context is written. Never raises."""
+    if propagator is None:
+        return set(tracing_api.propagation.fields()), tracing_api.propagation.field_prefixes()
+    try:
+        names = {str(name).lower() for name in getattr(propagator, "fields", ())}
+    except Exception:  # an application's propagator with a broken ``fields``
+        names = set()
+    try:
+        found = getattr(propagator, "field_prefixes", ())
+        found = (found,) if isinstance(found, str) else found
+        prefixes = tuple(p.lower() for p in found if isinstance(p, str) and p)
+    except Exception:
+        prefixes = ()
+    return names, prefixes
 
 
 def incoming_context(metadata: Optional[Sequence[Any]]) -> Context:

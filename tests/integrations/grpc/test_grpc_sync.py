@@ -307,6 +307,24 @@ def test_client_keeps_the_callers_own_metadata(target: str, echo: Any) -> None:
     assert ("x-request-id", "42") in recorder.sent[0]
 
 
+def test_client_drops_another_traces_propagation_metadata_it_forwards(
+        target: str, echo: Any) -> None:
+    forwarded = [("traceparent", "00-11111111111111111111111111111111-2222222222222222-01"),
+                 ("tracestate", "vendor=opaque"), ("baggage", "user=mallory"),
+                 ("x-b3-parentspanid", "00f067aa0ba902b7"), ("uberctx-tenant", "other"),
+                 ("x-request-id", "42")]
+    recorder = echo.MetadataRecorder()
+    tracing_api.configure(propagators=["tracecontext", "baggage", "b3multi", "jaeger"])
+    with capture(), echo.traced_channel(target, recorder) as channel:
+        channel.unary_unary(UNARY)(b"ok", timeout=5, metadata=forwarded)
+    sent = recorder.sent[0]
+    names = [key for key, _ in sent]
+    assert "tracestate" not in names and "baggage" not in names
+    assert "x-b3-parentspanid" not in names and "uberctx-tenant" not in names
+    assert names.count("traceparent") == 1 and not dict(sent)["traceparent"].startswith("00-1111")
+    assert ("x-request-id", "42") in sent
+
+
 class _BinaryPropagator:
     """Writes the span id as bytes under a ``-bin`` key, as a binary format does."""
 
