@@ -183,11 +183,14 @@ def parent_context(parent: Parent) -> SpanContext:
     return INVALID_SPAN_CONTEXT
 
 
+_SPAN_TYPES = (Span, NonRecordingSpan)  # a constant: no tuple built per check
+
+
 def _as_span(value: object) -> AnySpan:
     """``value`` as something that may be current: a span as it is; anything else (a
     ``SpanContext``, a ``Context``, None, ...) as a non-recording span for the context it stands
     for, so that a bad value never reaches the spans started under it."""
-    if isinstance(value, (Span, NonRecordingSpan)):
+    if isinstance(value, _SPAN_TYPES):
         return value
     context = parent_context(value)
     return INVALID_SPAN if context is INVALID_SPAN_CONTEXT else NonRecordingSpan(context)
@@ -254,7 +257,7 @@ class use_span:
     def __init__(self, span: AnySpan, end_on_exit: bool = False, record_exception: bool = True):
         # A SpanContext (or anything else) where a span belongs would reach every span started
         # inside: made a span here, once, rather than checked on every span's start.
-        self._span = span if isinstance(span, (Span, NonRecordingSpan)) else _as_span(span)
+        self._span = span if isinstance(span, _SPAN_TYPES) else _as_span(span)
         self._end_on_exit = end_on_exit
         self._record = record_exception
         self._token: Any = None  # a Token while entered once; a list of them when entered again
@@ -367,7 +370,7 @@ class AttachToken(_AttachTokenFields):
 def attach(context: Context) -> AttachToken:
     """Make ``context`` current until ``detach``: for frameworks with separate before/after hooks."""
     span: object = context.span
-    if not isinstance(span, (Span, NonRecordingSpan)):  # Context(span_context), Context(None)
+    if not isinstance(span, _SPAN_TYPES):  # Context(span_context), Context(None)
         context = _tuple_new(Context, (_as_span(span), context.baggage, context.baggage_properties))
     return AttachToken(
         context,
