@@ -58,8 +58,10 @@ class TracingAdapter(BaseAdapter):
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names this object lacks; "adapter" itself is guarded so a
-        # half-built instance (unpickling) cannot recurse.
-        if name == "adapter":
+        # half-built instance (unpickling) cannot recurse. Special names are never forwarded:
+        # before Python 3.11, objects have no __getstate__ of their own, and pickling would
+        # take the wrapped adapter's state for this object's.
+        if name == "adapter" or (name.startswith("__") and name.endswith("__")):
             raise AttributeError(name)
         return getattr(self.adapter, name)
 

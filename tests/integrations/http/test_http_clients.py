@@ -177,6 +177,21 @@ def test_retry_set_on_a_traced_sessions_adapter_after_wrapping_is_used(backend: 
     assert attempts(traced_session(requests.Session())) == untraced
 
 
+def test_a_traced_session_pickles_into_a_working_traced_session(
+        trace_capture: CapturedSpans, backend: Any) -> None:
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(traced_session(requests.Session())))
+    adapter = copy.get_adapter(backend.url)
+    # Special names are the wrapper's own: before Python 3.11 objects had no __getstate__, and
+    # forwarding it would pickle the wrapped adapter's state as this object's.
+    with pytest.raises(AttributeError):
+        type(adapter).__getattr__(adapter, "__getstate__")
+    with copy:
+        assert copy.get(backend.url + "/ok", timeout=5).status_code == 200
+    assert [span.kind for span in trace_capture.spans] == [SpanKind.CLIENT]
+
+
 def test_opener_with_its_own_tls_context_traces_https_requests(
     trace_capture: CapturedSpans, tls_backend: Any
 ) -> None:
