@@ -62,8 +62,11 @@ class Pipeline:
             try:
                 processor.on_end(data)
             except Exception:
-                _log.warn(f"on_end:{id(processor)}", "span processor %r raised", processor,
-                          exc_info=True)
+                try:  # logging needs stack too: near the recursion limit it raises in turn
+                    _log.warn(f"on_end:{id(processor)}", "span processor %r raised", processor,
+                              exc_info=True)
+                except Exception:
+                    pass
 
     def force_flush(self, timeout: float) -> bool:
         """Flush every processor within ``timeout`` seconds in all."""

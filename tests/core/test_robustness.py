@@ -163,3 +163,39 @@ def test_a_dead_worker_is_restarted_when_spans_pile_up() -> None:
     assert isinstance(processor._worker, threading.Thread) and processor._worker.is_alive()
     assert tracing.force_flush(timeout=10)
     assert len(exporter.spans) == 5
+
+
+def test_a_failing_processor_whose_warning_cannot_be_logged_raises_nothing_into_span_end(
+        monkeypatch: Any) -> None:
+    """Near the recursion limit the warning about a failing processor raises in turn (logging
+    needs stack too): span end still raises nothing into the application."""
+    from tracing_api import _log
+
+    class Failing:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def on_end(self, span: SpanData) -> None:
+            self.calls += 1
+            raise ValueError("broken processor")
+
+        def force_flush(self, timeout: float = 30.0) -> bool:
+            return True
+
+        def shutdown(self, timeout: float = 30.0) -> bool:
+            return True
+
+        def stats(self) -> Any:
+            return {"ended": self.calls, "exported": 0, "dropped": self.calls, "failed": 0,
+                    "queued": 0}
+
+    def no_stack_left(*args: Any, **kwargs: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    failing = Failing()
+    tracing.configure(processor=failing)
+    monkeypatch.setattr(_log, "warn", no_stack_left)
+    with tracer.span("s"):
+        pass
+    tracer.start_span("t").end()
+    assert failing.calls == 2
