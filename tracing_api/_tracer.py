@@ -351,6 +351,8 @@ class _ScopedSpan(Span, _Decorates):
             return
         # Leaving with the application's exception, which must go on unchanged: near the
         # recursion limit, recording it or ending the span may raise RecursionError itself.
+        # Written out here (and in the other exits), not in a helper: a call is one frame more,
+        # and the call itself could then raise in place of the application's exception.
         if self._args[6]:
             try:
                 record_error(self, exc)
