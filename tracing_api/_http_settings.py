@@ -50,9 +50,11 @@ def header_problem(name: object, value: object) -> Optional[str]:
 
 
 def _shown(url: str) -> str:
-    # An error message must not carry the password a URL may hold.
+    # An error message must carry neither the password a URL may hold nor its query values.
     stripped, credentials = split_credentials(url)
-    return "(not shown: it holds '@')" if credentials is None and "@" in url else stripped
+    if credentials is None and "@" in url:
+        return "(not shown: it holds '@')"
+    return shown_url(stripped)
 
 
 def url_setting(url: object, source: str) -> str:
@@ -87,8 +89,8 @@ def headers_setting(headers: object, source: str) -> Dict[str, str]:
 
 
 def shown_url(url: str) -> str:
-    """``url`` as logs and reprs show it: every query value replaced by ``REDACTED`` (a query
-    string may carry a signature or an API key; the names are kept, to tell URLs apart)."""
+    """``url`` as logs, reprs and errors show it: every query value replaced by ``REDACTED`` (a
+    query string may carry a signature or an API key; the names are kept, to tell URLs apart)."""
     from urllib.parse import urlsplit, urlunsplit
 
     try:
@@ -97,8 +99,9 @@ def shown_url(url: str) -> str:
         return "(an unreadable URL)"
     if not parts.query:
         return url
+    # A bare item ("?TOKEN") may be the secret itself: only "name=value" items keep the name.
     query = "&".join(
-        f"{name}=REDACTED" if sep else name
+        f"{name}=REDACTED" if sep else "REDACTED"
         for name, sep, _ in (item.partition("=") for item in parts.query.split("&"))
     )
     return urlunsplit(parts._replace(query=query))

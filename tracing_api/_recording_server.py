@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import email.message
-import gzip
 import http.server
 import io
 import threading
+import zlib
 from types import MappingProxyType, TracebackType
 from typing import (
     Any,
@@ -108,6 +108,15 @@ def _read_chunked(rfile: io.BufferedIOBase) -> bytes:
     raise _Refused(400)
 
 
+def _gunzip(raw: bytes) -> bytes:
+    """``raw`` un-gzipped, within ``_MAX_BODY`` (a small body may expand a thousandfold)."""
+    inflater = zlib.decompressobj(wbits=31)  # 31: the gzip container
+    body = inflater.decompress(raw, _MAX_BODY + 1)
+    if len(body) > _MAX_BODY:
+        raise _Refused(413)
+    return body
+
+
 class RecordingServer:
     """A real HTTP server on 127.0.0.1 (an ephemeral port) that records every request, for
     exporter tests. It answers with the replies given, in order, then with ``default``. A body
@@ -138,8 +147,11 @@ class RecordingServer:
                 body = raw
                 if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
                     try:
-                        body = gzip.decompress(raw)
-                    except (OSError, EOFError):
+                        body = _gunzip(raw)
+                    except _Refused as refused:
+                        self.send_error(refused.status)
+                        return
+                    except (OSError, EOFError, zlib.error):
                         body = b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 reply = owner._record(Request("POST", self.path, headers, body, raw))

@@ -98,6 +98,15 @@ def test_recording_server_answers_413_to_a_content_length_over_the_size_limit() 
     assert server.requests == []
 
 
+def test_recording_server_answers_413_to_a_gzip_body_that_expands_past_the_size_limit() -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024 + 1))  # about 65 KB sent
+    connection_body = (b"POST /spans HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                       b"Content-Length: %d\r\n\r\n" % len(bomb)) + bomb
+    with RecordingServer() as server:
+        assert _exchange(server, connection_body).startswith(b"HTTP/1.0 413 ")
+    assert server.requests == []
+
+
 @given(body=st.binary(max_size=2000), cuts=st.lists(st.integers(0, 2000), max_size=8))
 @settings(max_examples=FUZZ, deadline=None)
 def test_recording_server_records_a_chunked_body_however_it_is_cut(

@@ -3,8 +3,8 @@
 A ``Retry-After`` of zero (or a date already past) lengthens no wait and shortens none, so a
 busy collector is not hammered; thousands of retries do not overflow the backoff; a backend that
 trickles its reply a byte at a time holds a request no longer than its timeout and an export no
-longer than its deadline; a request that cannot be built is not retried. Servers are real, on
-127.0.0.1; every wait is bounded.
+longer than its deadline (or that timeout, when longer); a request that cannot be built is not
+retried. Servers are real, on 127.0.0.1; every wait is bounded.
 """
 
 from __future__ import annotations

@@ -42,22 +42,19 @@ def _retry_after(exc: Any) -> Optional[float]:
 # gRPC reports call credentials that failed to give a token as UNAVAILABLE, with the error's
 # text after this, whatever the error was.
 _CREDENTIALS_FAILED = "Getting metadata from plugin failed"
-# Texts (lower case) of a credentials failure that may pass: the token or metadata server not
-# reached (the transport's errors), or saying it is overloaded. Anything else (invalid_grant: a
-# revoked or deleted key) is Google refusing the credentials, which no retry changes.
-_TRANSIENT_CREDENTIALS = (
-    "max retries exceeded", "failed to establish a new connection", "connection aborted",
-    "connection reset", "connection refused", "timed out", "name resolution",
-    "metadata server unavailable", "server_error", "temporarily_unavailable",
-    "internal_failure",
-)
+# OAuth 2.0 error codes (RFC 6749 5.2, lower case) by which the token endpoint refuses the
+# credentials themselves: a revoked or deleted key, a disabled account. No retry changes those.
+# Any other failure to get a token (the token or metadata server out of reach, overloaded,
+# answering 5xx) may pass, and is retried.
+_REFUSALS = ("invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
+             "invalid_scope")
 
 
 def _credentials_refused(message: str) -> bool:
     if _CREDENTIALS_FAILED not in message:
         return False
     lowered = message.lower()
-    return not any(text in lowered for text in _TRANSIENT_CREDENTIALS)
+    return any(text in lowered for text in _REFUSALS)
 
 
 def classify(exc: BaseException) -> Tuple[Outcome, str]:

@@ -287,7 +287,9 @@ class CloudTraceExporter:
                 return Outcome.permanent("shut down")
             first, state.attempted = not state.attempted, True
             try:
-                client = self._get_client(remaining)
+                # The first attempt waits for a client still being made as long as its call
+                # may take (a deadline of 0 still makes one call); later ones, what is left.
+                client = self._get_client(max(remaining, self.timeout) if first else remaining)
                 # The export's first call has its whole timeout, whatever the deadline (which
                 # bounds the attempts after the first); later ones end by the deadline.
                 timeout = self.timeout if first else max(

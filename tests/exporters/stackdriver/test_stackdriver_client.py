@@ -114,6 +114,22 @@ def test_export_gives_up_at_its_deadline_while_the_client_is_still_being_made(
         exporter.shutdown()
 
 
+def test_deadline_of_zero_waits_for_a_client_being_made_as_long_as_the_call_may_take(
+    monkeypatch: pytest.MonkeyPatch, cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    factory = SlowClientFactory(cloud_trace)
+    monkeypatch.setattr(trace_v2, "TraceServiceClient", factory)
+    exporter = make(project_id="p", retry=RetryPolicy(deadline=0.0), timeout=5.0)
+    try:
+        releaser = threading.Timer(0.2, factory.release.set)  # credentials found in 0.2 s
+        releaser.start()
+        assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.SUCCESS
+        assert cloud_trace.span_ids() == [format(1, "016x")]
+    finally:
+        factory.release.set()
+        exporter.shutdown()
+
+
 def test_next_export_uses_the_client_made_meanwhile(
     monkeypatch: pytest.MonkeyPatch, cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:

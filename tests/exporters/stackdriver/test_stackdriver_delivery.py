@@ -190,6 +190,31 @@ def test_token_server_out_of_reach_is_retried(
     assert cloud_trace.attempts == []
 
 
+class _TokenServerBusy(ga_credentials.Credentials):
+    """Credentials whose token server answers 503, as google-auth reports it."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.refreshes = 0
+
+    def refresh(self, request: Any) -> None:
+        self.refreshes += 1
+        raise ga_exceptions.RefreshError(  # type: ignore[no-untyped-call]
+            "Service Unavailable", retryable=True)
+
+
+def test_a_token_server_answering_503_is_retried(
+    make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
+) -> None:
+    credentials = _TokenServerBusy()
+    exporter = make_exporter(client=cloud_trace.client_with_credentials(credentials),
+                             retry=RetryPolicy(initial_backoff=0.01, max_backoff=0.02,
+                                               deadline=0.5))
+    assert _run(lambda: exporter.export([make_span(1)])) is ExportResult.FAILURE
+    assert exporter.stats()["retries"] >= 1 and credentials.refreshes >= 2
+    assert cloud_trace.attempts == []
+
+
 def test_deadline_of_zero_still_makes_the_first_attempt(
     make_exporter: Callable[..., Any], cloud_trace: Any, make_span: Callable[..., SpanData],
 ) -> None:

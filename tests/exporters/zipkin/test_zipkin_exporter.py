@@ -219,3 +219,11 @@ def test_query_values_in_the_url_are_kept_out_of_repr_and_logs(
     assert "TOPSECRET" not in repr(exporter)
     assert "sig=REDACTED" in repr(exporter)
     assert caplog.records and all("TOPSECRET" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_bare_query_item_and_a_bad_urls_query_are_not_shown() -> None:
+    exporter = ZipkinExporter("http://127.0.0.1:9411/api/v2/spans?TOPSECRET")
+    assert "TOPSECRET" not in repr(exporter)
+    with pytest.raises(tracing.ConfigurationError) as raised:
+        ZipkinExporter("http://127.0.0.1:99999/api/v2/spans?api_key=TOPSECRET")
+    assert "TOPSECRET" not in str(raised.value) and "api_key=REDACTED" in str(raised.value)
