@@ -87,7 +87,7 @@ def clean_attributes(
     except Exception:
         return cleaned, 1
     not_pairs = 0
-    while True:  # a second pass only when some item is not a (key, value) pair
+    for second_pass in (False, True):
         try:
             for key, value in items:
                 value = clean_value(value, max_length)
@@ -100,10 +100,16 @@ def clean_attributes(
                 else:
                     dropped += 1
             return cleaned, dropped + not_pairs
-        except Exception:  # only the unpacking can raise: start again with the pairs alone
+        except Exception:
+            # Some item is not a (key, value) pair: once, start again with the pairs alone.
+            # Anything else that raised (a key whose class lookup raises, a RecursionError on
+            # Python 3.12+) would raise again: the attributes are given up, and counted.
             pairs = _pairs(items)
+            if second_pass or len(pairs) == len(items):
+                return {}, len(items) + not_pairs
             not_pairs, items = len(items) - len(pairs), pairs
             cleaned, dropped = {}, 0
+    return {}, len(items) + not_pairs  # not reached: the second pass returns
 
 
 def _pairs(items: List[Any]) -> List[Any]:

@@ -265,11 +265,16 @@ class _Decorates:
         flags = code.co_flags if code is not None else 0
         if flags & _CO_ASYNC_GENERATOR:
             return _wrap_async_generator(fn, start, record)  # type: ignore[return-value]
-        if flags & _CO_GENERATOR and not flags & _CO_ITERABLE_COROUTINE:
-            return _wrap_generator(fn, start, record)  # type: ignore[return-value]
-        if flags & (_CO_COROUTINE | _CO_ITERABLE_COROUTINE):
-            # A @types.coroutine generator is awaited, not iterated: wrapped as a coroutine,
-            # the result stays awaitable and the span covers the whole await.
+        if flags & _CO_GENERATOR:
+            traced_generator = _wrap_generator(fn, start, record)
+            if flags & _CO_ITERABLE_COROUTINE:
+                # A @types.coroutine generator: the wrapper is one too, so its result can be
+                # awaited and still driven with ``yield from``, as the undecorated one.
+                import types
+
+                return types.coroutine(traced_generator)  # type: ignore[return-value]
+            return traced_generator  # type: ignore[return-value]
+        if flags & _CO_COROUTINE:
 
             @functools.wraps(fn)
             async def traced_coroutine(*args: Any, **kwargs: Any) -> Any:

@@ -93,9 +93,11 @@ class Context(_ContextFields):
         return parent_context(span)
 
     def with_span_context(self, span_context: SpanContext) -> Context:
-        """This context with a non-recording span for ``span_context`` (what extract makes)."""
+        """This context with a non-recording span for ``span_context`` (what extract makes);
+        anything but a ``SpanContext`` stands for none (an invalid one)."""
         span = _new_object(NonRecordingSpan)  # what its __init__ does, without the call
-        span.context = span_context
+        span.context = (span_context if type(span_context) is SpanContext
+                        or isinstance(span_context, SpanContext) else INVALID_SPAN_CONTEXT)
         return _tuple_new(Context, (span, self.baggage, self.baggage_properties))
 
     def with_remote_parent(
@@ -178,7 +180,8 @@ def parent_context(parent: Parent) -> SpanContext:
     span_id = context[1]
     # Zero ids are allowed: with both zero, a remote context carries only a sampling decision.
     if (type(trace_id) is int and type(span_id) is int and type(context[2]) is int
-            and 0 <= trace_id <= _TRACE_ID_MAX and 0 <= span_id <= _SPAN_ID_MAX):
+            and 0 <= trace_id <= _TRACE_ID_MAX and 0 <= span_id <= _SPAN_ID_MAX
+            and isinstance(context[3], TraceState)):  # a header string there breaks inject
         return context
     return INVALID_SPAN_CONTEXT
 

@@ -365,3 +365,70 @@ def test_a_decorated_generator_based_coroutine_stays_awaitable_and_spans_the_awa
     assert asyncio.run(main()) == 3
     assert seen == ["legacy"] and trace_capture.names() == ["legacy"]
 
+
+def test_a_decorated_generator_based_coroutine_can_still_be_driven_with_yield_from(
+    trace_capture: CapturedSpans,
+) -> None:
+    @types.coroutine
+    def legacy() -> Generator[str, None, int]:
+        yield "tick"
+        return 3
+
+    traced = tracer.span("legacy")(legacy)
+
+    def trampoline() -> Generator[str, None, None]:
+        result = yield from traced()
+        assert result == 3
+
+    assert list(trampoline()) == ["tick"]
+    assert trace_capture.names() == ["legacy"]
+
+
+class _LazyKey:
+    """An attribute name whose class lookup raises (a lazy proxy not ready yet)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("not ready")
+
+    def __hash__(self) -> int:
+        return 1
+
+
+def test_attributes_whose_cleaning_raises_on_every_pass_are_given_up_not_retried_forever(
+    trace_capture: CapturedSpans,
+) -> None:
+    import threading
+
+    finished = threading.Event()
+
+    def start() -> None:
+        with tracer.span("x", attributes={_LazyKey(): "v", "ok": 1}):  # type: ignore[dict-item]
+            pass
+        finished.set()
+
+    threading.Thread(target=start, daemon=True).start()
+    assert finished.wait(10.0), "span start did not return"
+    data = trace_capture.find("x")
+    assert dict(data.attributes) == {} and data.dropped_attributes == 2
+
+
+def test_a_context_made_with_something_else_than_a_span_context_holds_an_invalid_one(
+    trace_capture: CapturedSpans,
+) -> None:
+    incoming = tracing.Context().with_span_context(None)  # type: ignore[arg-type]
+    assert incoming.span.context == SpanContext(0, 0)
+    with tracer.span("handler", parent=incoming) as span:
+        pass
+    assert span.context.is_valid and trace_capture.find("handler").parent is None
+
+
+def test_a_parent_whose_trace_state_is_not_a_trace_state_starts_a_new_trace(
+    trace_capture: CapturedSpans,
+) -> None:
+    parent = SpanContext(0x1234, 0x5678, 1, "vendor=abc")  # type: ignore[arg-type]
+    with tracer.span("child", parent=parent) as span:
+        headers: dict = {}
+        tracing.inject(headers)
+    assert span.context.trace_id != 0x1234
+    assert headers["traceparent"].startswith(f"00-{span.context.trace_id:032x}-")
