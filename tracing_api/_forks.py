@@ -16,8 +16,24 @@ from typing import Any, Tuple
 
 from . import _log
 
+
+class ExportLock:
+    """The lock held around one exporter's ``export()``, and which thread holds it.
+
+    A span can end on the thread that holds it, in the middle of the export (the GC finalizing
+    a traced generator, an exporter tracing its own HTTP calls): a simple processor reads
+    ``owner`` to drop that span rather than wait for its own thread (or re-enter the exporter).
+    """
+
+    __slots__ = ("lock", "owner")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner = 0  # the ident of the thread exporting under ``lock``; 0 when none is
+
+
 _live_processors: weakref.WeakSet[Any] = weakref.WeakSet()
-_export_locks: weakref.WeakKeyDictionary[Any, Tuple[int, threading.Lock]] = (
+_export_locks: weakref.WeakKeyDictionary[Any, Tuple[int, ExportLock]] = (
     weakref.WeakKeyDictionary())  # each processor's export lock, and the process it is for
 _live_lock = threading.Lock()  # for changing and reading the two from any thread
 _fork_hook_installed = False
@@ -105,7 +121,7 @@ def watch_forks(processor: Any) -> None:
             _log.warn("fork", "could not arrange a flush at the child's exit", exc_info=True)
 
 
-def export_lock_for(processor: Any) -> threading.Lock:
+def export_lock_for(processor: Any) -> ExportLock:
     """The lock that ``processor`` is to hold around ``processor.exporter.export()``: the one
     of another of our processors sending to the same exporter object (a pipeline and the one
     replacing it, say), so that export is called from one thread at a time; else a new one.
@@ -116,6 +132,6 @@ def export_lock_for(processor: Any) -> threading.Lock:
     with _live_lock:
         shared = [lock for other, (other_pid, lock) in list(_export_locks.items())
                   if other_pid == pid and other is not processor and other.exporter is exporter]
-        lock = shared[0] if shared else threading.Lock()
+        lock = shared[0] if shared else ExportLock()
         _export_locks[processor] = (pid, lock)
     return lock

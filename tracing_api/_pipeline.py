@@ -58,6 +58,7 @@ class Pipeline:
         target._deliver(data)
 
     def _fan_out(self, data: SpanData) -> None:
+        interrupt: Optional[BaseException] = None
         for processor in self.processors:
             try:
                 processor.on_end(data)
@@ -67,6 +68,14 @@ class Pipeline:
                               exc_info=True)
                 except Exception:
                     pass
+            except BaseException as error:  # Ctrl-C in one exporter's export: the application's,
+                if interrupt is None:  # once every other processor has had (and counted) the span
+                    interrupt = error
+        if interrupt is not None:
+            try:
+                raise interrupt
+            finally:
+                interrupt = None  # no cycle through this frame
 
     def force_flush(self, timeout: float) -> bool:
         """Flush every processor within ``timeout`` seconds in all."""

@@ -32,8 +32,11 @@ def _export(
             return min(max(int(result.exported), 0), len(batch))
         return 0
     except catching:  # on the worker, even a gevent.Timeout: it must not die with a batch in hand
-        _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped", exporter,
-                  len(batch), exc_info=True)
+        try:  # logging needs stack too: near the recursion limit it raises in turn
+            _log.warn(f"raise:{id(exporter)}", "span exporter %r raised; %d spans dropped",
+                      exporter, len(batch), exc_info=True)
+        except Exception:
+            pass
         return 0
 
 
@@ -50,7 +53,8 @@ MIN_SCHEDULE_DELAY = 0.01
 
 def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
     """Shut ``exporter`` down on a thread of its own, waiting for it until ``deadline``
-    (``time.monotonic()``); whether it finished in time and without raising."""
+    (``time.monotonic()``); whether it finished in time and without raising (never, where no
+    thread can be started)."""
     failed: List[bool] = []
 
     def stop() -> None:
@@ -63,11 +67,8 @@ def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
     stopper = threading.Thread(target=stop, name="tracing-api-shutdown", daemon=True)
     try:
         stopper.start()
-    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): stop it here,
-        if time.monotonic() >= deadline:  # unbounded, so not once the time is up
-            return False
-        stop()
-        return not failed
+    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): called here, a
+        return False  # shutdown() that hangs would hold the exit with no bound, so it is skipped
     stopper.join(max(0.0, deadline - time.monotonic()))
     return not stopper.is_alive() and not failed
 
@@ -82,11 +83,10 @@ class SimpleProcessor:
         self.exporter = exporter
         self.release_exporter = True  # False: shutdown leaves the exporter open (reconfigure)
         self._make_exporter = make_exporter
-        # Held for each export, it guards the counts too; shared with any other processor of
-        # ours sending to the same exporter object.
+        # Held for each export; shared with any other processor of ours sending to the same
+        # exporter object.
         self._export_lock = export_lock_for(self)
-        self._lock = self._export_lock
-        self._closing = threading.Lock()
+        self._lock = threading.Lock()  # guards the counts and _closed, never held while exporting
         self._closed = False
         self._exported = self._dropped = self._failed = 0
         watch_forks(self)
@@ -94,7 +94,7 @@ class SimpleProcessor:
     def _reset_after_fork(self) -> None:
         # The locks may have been held by threads that do not exist here; the counts are the
         # parent's spans.
-        self._closing = threading.Lock()
+        self._lock = threading.Lock()
         self._exported = self._dropped = self._failed = 0
         if self._make_exporter is not None and not self._closed:
             # The parent's sockets and channels are not the child's to use.
@@ -103,25 +103,42 @@ class SimpleProcessor:
             except Exception:
                 _log.warn("fork", "could not rebuild the span exporter after fork", exc_info=True)
         self._export_lock = export_lock_for(self)
-        self._lock = self._export_lock
 
     def on_end(self, span: SpanData) -> None:
         """Export ``span`` now."""
+        export_lock = self._export_lock
+        me = threading.get_ident()
+        if export_lock.owner == me:
+            # Ended on this thread in the middle of its own export to this exporter (the GC
+            # finalizing a traced generator, the exporter tracing its own HTTP call): waiting
+            # for the lock would wait for ourselves, and exporting would re-enter the exporter.
+            with self._lock:
+                self._dropped += 1
+            return
+        delivered = 0
+        exporting = False
+        try:
+            with export_lock.lock:
+                try:
+                    export_lock.owner = me
+                    if not self._closed:
+                        exporting = True
+                        delivered = _export(self.exporter, (span,), Exception)
+                finally:
+                    export_lock.owner = 0
+        except BaseException:  # Ctrl-C, SystemExit, a gevent.Timeout, while exporting or waiting
+            with self._lock:  # for the lock: the application's to handle, the span is counted
+                self._dropped += 1
+                if exporting:
+                    self._failed += 1
+            raise
         with self._lock:
-            if self._closed:
-                self._dropped += 1
-                return
-            try:
-                delivered = _export(self.exporter, (span,), Exception)
-            except BaseException:  # Ctrl-C, SystemExit, a gevent.Timeout: the application's
-                self._dropped += 1
-                self._failed += 1
-                raise
             if delivered == 1:
                 self._exported += 1
             else:
                 self._dropped += 1
-                self._failed += 1
+                if exporting:  # not when shut down: that span was never sent
+                    self._failed += 1
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Nothing is buffered here; flush the exporter."""
@@ -134,7 +151,7 @@ class SimpleProcessor:
         """Stop taking spans and shut the exporter down, within ``timeout`` seconds even while
         another thread's export is in flight (shutting the exporter down cuts its retries short).
         """
-        with self._closing:  # not self._lock: an export holds that for as long as it retries
+        with self._lock:  # not the export lock: an export holds that for as long as it retries
             if self._closed:
                 return True
             self._closed = True
@@ -295,11 +312,14 @@ class BatchProcessor:
             else:
                 left = len(queue)
             self._taken += len(batch)
-            with self._export_lock:
+            export_lock = self._export_lock
+            with export_lock.lock:
                 self._exporting = True
                 try:
+                    export_lock.owner = threading.get_ident()
                     delivered = _export(self.exporter, batch)
                 finally:
+                    export_lock.owner = 0
                     self._exporting = False
             self._exported += delivered
             self._failed += len(batch) - delivered

@@ -446,14 +446,13 @@ def test_a_span_ending_after_a_reconfigure_goes_to_the_new_pipeline() -> None:
     assert tracing.stats()["ended"] == 1  # the live pipeline's own books
 
 
-@pytest.mark.parametrize("processor", ["simple", "batch"])
-def test_exporters_are_shut_down_where_no_thread_can_be_started(
-    monkeypatch: pytest.MonkeyPatch, processor: str,
+def test_the_batch_worker_shuts_its_exporter_down_where_no_thread_can_be_started(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tracing_api import _processors
 
     exporter = Recorder()
-    tracing.configure(exporter=exporter, processor=processor)
+    tracing.configure(exporter=exporter)
 
     def refuse(self: threading.Thread) -> None:
         raise RuntimeError("can't create new thread at interpreter shutdown")

@@ -77,6 +77,29 @@ def test_simple_processor_lets_an_interrupt_during_export_reach_the_application(
     assert tracing.stats() == {"ended": 1, "exported": 0, "dropped": 1, "failed": 1, "queued": 0}
 
 
+def test_an_interrupt_in_one_exporter_still_delivers_the_span_to_the_others() -> None:
+    first, second = Interrupted(KeyboardInterrupt), Recorder()
+    tracing.configure(exporter=[first, second], processor="simple")
+    with pytest.raises(KeyboardInterrupt):
+        tracer.start_span("interrupted").end()
+    assert second.names == ["interrupted"]
+    assert tracing.stats() == {"ended": 2, "exported": 1, "dropped": 1, "failed": 1, "queued": 0}
+
+
+def test_a_failing_export_whose_warning_cannot_be_logged_raises_nothing_into_span_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tracing_api import _log
+
+    def no_stack_left(*args: object, **kwargs: object) -> None:  # logging near the recursion limit
+        raise RecursionError("maximum recursion depth exceeded")
+
+    tracing.configure(exporter=Interrupted(ConnectionError), processor="simple")
+    monkeypatch.setattr(_log, "warn", no_stack_left)
+    tracer.start_span("failed").end()
+    assert tracing.stats() == {"ended": 1, "exported": 0, "dropped": 1, "failed": 1, "queued": 0}
+
+
 def test_batch_worker_counts_an_interrupted_export_and_goes_on() -> None:
     exporter = Interrupted(KeyboardInterrupt)
     tracing.configure(exporter=exporter, schedule_delay=60.0)
@@ -119,20 +142,23 @@ class HangsInShutdown(Recorder):
         self.shut_down.set()
 
 
+@pytest.mark.parametrize("processor", ["batch", "simple"])
 def test_a_hanging_exporter_shutdown_is_bounded_where_no_thread_can_be_started(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, processor: str,
 ) -> None:
     exporter = HangsInShutdown()
-    tracing.configure(exporter=exporter, schedule_delay=60.0)  # its worker is running
-    tracer.start_span("queued").end()
+    tracing.configure(exporter=exporter, processor=processor, schedule_delay=60.0)
+    tracer.start_span("queued").end()  # (batch: its worker is running)
 
     def refuse(self: threading.Thread) -> None:  # Python 3.12+ at interpreter exit
         raise RuntimeError("can't create new thread at interpreter shutdown")
 
     monkeypatch.setattr(threading.Thread, "start", refuse)
     try:
-        assert tracing.shutdown(timeout=0.5) is False  # the exporter did not finish in time
-        assert not exporter.shut_down.is_set()  # returned while its shutdown was still hanging
+        # batch: the worker's call did not finish in time; simple: with no thread to bound it,
+        # the exporter's shutdown() is not called at all.
+        assert tracing.shutdown(timeout=0.5) is False
+        assert not exporter.shut_down.is_set()  # returned without waiting for it
         assert exporter.names == ["queued"]  # the drain came first
     finally:
         exporter.release.set()
