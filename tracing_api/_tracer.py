@@ -344,13 +344,16 @@ class _ScopedSpan(Span, _Decorates):
         tb: Optional[TracebackType],
     ) -> None:
         token = self._token
-        if type(token) is not _Token:
+        if type(token) is _Token:
+            self._token = _EXITED
+            try:
+                _SPAN.reset(token)
+            except (ValueError, RuntimeError):  # left from another context: see context._detach
+                _detach(_SPAN, token, self)
+        elif token is not _UNSCOPED:  # entered again, or left twice
             return _exit_again(self, exc_type, exc, tb)
-        self._token = _EXITED
-        try:
-            _SPAN.reset(token)
-        except (ValueError, RuntimeError):  # left from another context: see context._detach
-            _detach(_SPAN, token, self)
+        # (A span from start_span, never made current: ``with`` only ends it, here too, so that
+        # no call stands between the application's exception and the guards below.)
         if exc is None:
             self.end()
             return
