@@ -11,7 +11,9 @@ server's side; the handler runs with the server span current, so what it calls j
         grpc.insecure_channel(target), *tracing_api_grpc.client_interceptors(target)
     )
 
-    aio_server = grpc.aio.server(interceptors=tracing_api_grpc.aio_server_interceptors())
+    aio_server = grpc.aio.server(
+        pool, interceptors=tracing_api_grpc.aio_server_interceptors(thread_pool=pool)
+    )
     aio_channel = grpc.aio.insecure_channel(
         target, interceptors=tracing_api_grpc.aio_client_interceptors(target)
     )
@@ -82,9 +84,11 @@ def aio_server_interceptors(*, thread_pool: Optional[Executor] = None) -> List[g
     """The interceptors that trace a ``grpc.aio`` server's calls:
     ``grpc.aio.server(interceptors=aio_server_interceptors())``.
 
-    ``thread_pool`` runs the server's plain-function (not ``async``) handlers: pass the
-    server's ``migration_thread_pool`` when it has one; None (the default) runs them in the
-    event loop's default executor, which is where grpc.aio runs them without a migration pool.
+    List them first, before the application's own. While tracing, plain-function (not
+    ``async``) handlers become coroutine handlers that run the function in ``thread_pool``:
+    pass the server's ``migration_thread_pool`` when it has one; None (the default) runs them
+    in the event loop's default executor. With tracing off grpc.aio runs them as it would
+    without these interceptors.
     """
     return [AioServerInterceptor(thread_pool)]
 

@@ -3,14 +3,15 @@
 A ``grpc.aio`` server accepts coroutine handlers, async generator handlers (streaming
 responses), and plain functions it runs in a thread pool. Coroutines and async generators are
 wrapped by a function of the same kind, so the server treats the traced handler exactly as it
-would have treated the original; a plain function is wrapped by a coroutine that runs it in a
-thread pool (see ``_aio_plain``).
+would have treated the original. A plain function is decided per call, as its span starts in
+the interceptor: with tracing off it stays plain (untouched, or wrapped by a plain function
+when there is a context to pass on), so grpc.aio runs it where it always does; while tracing it
+is wrapped by a coroutine that runs it in a thread pool (see ``_aio_plain``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from concurrent.futures import Executor
 from typing import Any, AsyncIterator, Mapping, Optional
@@ -18,11 +19,23 @@ from typing import Any, AsyncIterator, Mapping, Optional
 import grpc
 import grpc.aio
 
+from tracing_api import INVALID_SPAN
 from tracing_api.context import use_context
 
 from ._aio_plain import traced_plain
-from ._rpc import Counted, counted_async, finish, log, message_event
-from ._server import Behavior, begin, ended_early, finish_raised, finish_returned, traced_handler
+from ._rpc import Counted, counted_async, describe_method, finish, log, message_event
+from ._server import (
+    Behavior,
+    HandlerCache,
+    begin,
+    ended_early,
+    finish_raised,
+    finish_returned,
+    parts_of,
+    rebuilt,
+    start,
+    traced_sync,
+)
 
 
 def _requests(span: Any, requests: Any) -> Any:
@@ -119,28 +132,42 @@ def _traced_coroutine(
     return traced
 
 
-def _traced_any(
-    behavior: Behavior, name: str, attributes: Mapping[str, object], request_streaming: bool,
-    response_streaming: bool, thread_pool: Optional[Executor] = None,
-) -> Behavior:
+_PLAIN = object()  # what the cache holds for a handler whose behavior is a plain function
+
+
+def _traced_async(handler: Any, method: Any) -> Any:
+    """``handler`` with its coroutine or async generator behavior traced by one of the same
+    kind; ``_PLAIN`` when the behavior is a plain function, which is decided per call.
+    """
+    parts = parts_of(handler)
+    if parts is None:
+        return handler
+    behavior = parts.behavior
     if inspect.isasyncgenfunction(behavior):
-        return _traced_async_generator(behavior, name, attributes, request_streaming)
+        name, attributes = describe_method(method)
+        return rebuilt(handler, parts, _traced_async_generator(
+            behavior, name, attributes, parts.request_streaming))
     if inspect.iscoroutinefunction(behavior):
-        return _traced_coroutine(behavior, name, attributes, request_streaming, response_streaming)
-    return traced_plain(behavior, name, attributes, request_streaming, response_streaming, thread_pool)
+        name, attributes = describe_method(method)
+        return rebuilt(handler, parts, _traced_coroutine(
+            behavior, name, attributes, parts.request_streaming, parts.response_streaming))
+    return _PLAIN
 
 
 class AioServerInterceptor(grpc.aio.ServerInterceptor):
     """Traces every call a ``grpc.aio`` server handles: ``grpc.aio.server(interceptors=[...])``.
 
-    Plain-function handlers run in ``thread_pool``: give it the server's
-    ``migration_thread_pool``, if it has one, so they run where they would untraced (without
-    one, both grpc.aio and this interceptor use the event loop's default executor).
+    While tracing, plain-function handlers run in ``thread_pool`` from a coroutine handler: give
+    it the server's ``migration_thread_pool``, if it has one, so they run where they would
+    untraced (None: the event loop's default executor, where grpc.aio runs them without one).
+    With tracing off they are left to grpc.aio as they are.
     """
 
     def __init__(self, thread_pool: Optional[Executor] = None) -> None:
-        # One wrapping function per interceptor, so the traced handlers it makes are kept.
-        self._wrap = functools.partial(_traced_any, thread_pool=thread_pool)
+        self._thread_pool = thread_pool
+        self._traced = HandlerCache(_traced_async)
+        self._in_context = HandlerCache(traced_sync)  # plain ones passing a context on
+        self._pool_noted = thread_pool is not None
 
     async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         """The handler ``continuation`` finds, traced."""
@@ -148,7 +175,33 @@ class AioServerInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         try:
-            return traced_handler(handler, handler_call_details.method, self._wrap)
+            traced = self._traced.get(handler, handler_call_details.method)
+            if traced is _PLAIN:
+                return self._plain(handler, handler_call_details)
+            return traced
         except Exception:
             log.debug("handler not traced", exc_info=True)
             return handler
+
+    def _plain(self, handler: Any, handler_call_details: Any) -> Any:
+        # Whether the function stays plain (grpc.aio runs it itself, in its
+        # migration_thread_pool) depends on whether this call is traced, which only starting
+        # its span tells: the span starts here, and the coroutine that traces the call gets it.
+        parts = parts_of(handler)
+        if parts is None:
+            return handler
+        method = handler_call_details.method
+        name, attributes = describe_method(method)
+        begun = start(name, attributes, handler_call_details.invocation_metadata)
+        if begun is None:  # tracing off and nothing to pass on: the handler as it is
+            return handler
+        if begun[0] is INVALID_SPAN:  # tracing off: still plain, passing the caller's context on
+            return self._in_context.get(handler, method)
+        if not self._pool_noted:
+            self._pool_noted = True
+            log.info("plain-function handlers of a traced grpc.aio server run in the event "
+                     "loop's default executor; to keep them in the server's "
+                     "migration_thread_pool, pass it as aio_server_interceptors(thread_pool=...)")
+        return rebuilt(handler, parts, traced_plain(
+            parts.behavior, parts.request_streaming, parts.response_streaming, self._thread_pool,
+            begun))

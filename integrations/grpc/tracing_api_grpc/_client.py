@@ -114,6 +114,18 @@ def _watch(span: AnySpan, call: Any, unary_response: bool, reader: Optional[Read
         _call_ended(span, unary_response, call)
 
 
+def _returned_error(span: AnySpan, call: Any) -> None:
+    """Raise ``call`` when it is an exception rather than a call, after recording it on ``span``.
+
+    grpcio's continuation of a blocking unary-response call returns the ``RpcError`` a later
+    interceptor raised instead of raising it, and then asks it for ``result()``: one of the
+    application's own, which is no call, has none, and the caller would get AttributeError.
+    """
+    if isinstance(call, BaseException) and not isinstance(call, grpc.Future):
+        finish(span, None, server=False, error=call)
+        raise call
+
+
 class ResponseStream(grpc.Call, grpc.Future):  # type: ignore[type-arg]  # any response type
     """A streaming call whose responses are counted on the span as they are read.
 
@@ -267,6 +279,7 @@ class ClientInterceptor(
         except BaseException as exc:
             self._failed(span, exc)
             raise
+        _returned_error(span, call)
         _watch(span, call, unary_response=True)
         return call
 
@@ -295,6 +308,7 @@ class ClientInterceptor(
         except BaseException as exc:
             self._failed(span, exc)
             raise
+        _returned_error(span, call)
         _watch(span, call, unary_response=True)
         return call
 

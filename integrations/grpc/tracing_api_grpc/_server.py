@@ -8,7 +8,7 @@ the exception it raised, or the cancellation or deadline that ended the call ear
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple
 
 import grpc
 
@@ -32,21 +32,36 @@ from ._rpc import (
 Behavior = Callable[..., Any]
 
 
+def start(name: str, attributes: Mapping[str, object],
+          metadata: Any) -> Optional[Tuple[AnySpan, Context]]:
+    """The SERVER span of a call that came with ``metadata`` and the context its handler runs
+    in; None when there is nothing to trace or pass on (tracing off and no incoming context).
+    """
+    parent = incoming_context(metadata)
+    span = tracer.start_span(name, kind=SpanKind.SERVER, attributes=attributes, parent=parent)
+    if span is INVALID_SPAN and not (parent.span_context.is_valid or parent.baggage):
+        return None
+    return span, handler_context(parent, span)
+
+
+def add_peer(span: AnySpan, context: Any) -> None:
+    """The caller's address on ``span``, from the servicer context."""
+    if span.is_recording:
+        try:
+            span.set_attributes(peer_attributes(context.peer()))
+        except Exception:  # a test double or a context without a peer
+            log.debug("peer unknown", exc_info=True)
+
+
 def begin(name: str, attributes: Mapping[str, object], context: Any) -> Optional[Tuple[AnySpan, Context]]:
-    """The SERVER span for a call and the context its handler runs in; None when there is
-    nothing to trace or pass on (tracing off and no incoming context), or that failed.
+    """``start`` for the call of servicer ``context``, with the caller's address; None also
+    when that failed.
     """
     try:
-        parent = incoming_context(context.invocation_metadata())
-        span = tracer.start_span(name, kind=SpanKind.SERVER, attributes=attributes, parent=parent)
-        if span.is_recording:
-            try:
-                span.set_attributes(peer_attributes(context.peer()))
-            except Exception:  # a test double or a context without a peer
-                log.debug("peer unknown", exc_info=True)
-        elif span is INVALID_SPAN and not (parent.span_context.is_valid or parent.baggage):
-            return None
-        return span, handler_context(parent, span)
+        begun = start(name, attributes, context.invocation_metadata())
+        if begun is not None:
+            add_peer(begun[0], context)
+        return begun
     except Exception:
         log.debug("server span not started", exc_info=True)
         return None
@@ -195,29 +210,19 @@ def traced_behavior(behavior: Behavior, name: str, attributes: Mapping[str, obje
     return traced
 
 
-_TRACED: Dict[Tuple[Any, Any, Any], Any] = {}
-_TRACED_MAX = 1024  # handlers per method are few; the bound only guards odd generic handlers
+class Parts(NamedTuple):
+    """What a ``grpc.RpcMethodHandler`` is made of, for rebuilding it around another behavior."""
+
+    behavior: Behavior
+    make: Callable[..., Any]  # grpc.unary_unary_rpc_method_handler, ...
+    request_streaming: bool
+    response_streaming: bool
 
 
-def traced_handler(handler: Any, method: Any, wrap: Callable[..., Behavior] = traced_behavior) -> Any:
-    """``handler`` (a ``grpc.RpcMethodHandler``) with its behavior traced by ``wrap``.
-
-    Generic handlers answer the same handler for a method on every call; its traced twin is
-    made once and kept.
+def parts_of(handler: Any) -> Optional[Parts]:
+    """The behavior of ``handler`` and how to rebuild it; None for a handler left as it is
+    (none, or a callback-style behavior, which takes other arguments).
     """
-    try:
-        key = (method, handler, wrap)
-        found = _TRACED.get(key)
-    except TypeError:  # an unhashable handler: traced afresh on each call
-        return _traced_handler(handler, method, wrap)
-    if found is None:
-        found = _traced_handler(handler, method, wrap)
-        if len(_TRACED) < _TRACED_MAX:
-            _TRACED[key] = found
-    return found
-
-
-def _traced_handler(handler: Any, method: Any, wrap: Callable[..., Behavior]) -> Any:
     request_streaming = bool(handler.request_streaming)
     response_streaming = bool(handler.response_streaming)
     if request_streaming and response_streaming:
@@ -229,17 +234,63 @@ def _traced_handler(handler: Any, method: Any, wrap: Callable[..., Behavior]) ->
     else:
         behavior, make = handler.unary_unary, grpc.unary_unary_rpc_method_handler
     if behavior is None or getattr(behavior, "experimental_non_blocking", False):
-        return handler  # the callback-style behaviors take other arguments: left as they are
-    name, attributes = describe_method(method)
-    return make(
-        wrap(behavior, name, attributes, request_streaming, response_streaming),
+        return None
+    return Parts(behavior, make, request_streaming, response_streaming)
+
+
+def rebuilt(handler: Any, parts: Parts, behavior: Behavior) -> Any:
+    """``handler`` with ``behavior`` in place of its own."""
+    return parts.make(
+        behavior,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
+def traced_sync(handler: Any, method: Any) -> Any:
+    """``handler`` with its plain behavior run inside a SERVER span (``traced_behavior``)."""
+    parts = parts_of(handler)
+    if parts is None:
+        return handler
+    name, attributes = describe_method(method)
+    return rebuilt(handler, parts, traced_behavior(
+        parts.behavior, name, attributes, parts.request_streaming, parts.response_streaming))
+
+
+class HandlerCache:
+    """What an interceptor made of each handler it was given, made once: generic handlers
+    answer the same handler for a method on every call.
+
+    One per interceptor, so what it holds goes away with its server.
+    """
+
+    __slots__ = ("_made", "_make")
+
+    MAX = 1024  # handlers per method are few; the bound only guards odd generic handlers
+
+    def __init__(self, make: Callable[[Any, Any], Any]) -> None:
+        self._made: Dict[Tuple[Any, Any], Any] = {}
+        self._make = make
+
+    def get(self, handler: Any, method: Any) -> Any:
+        """What ``make(handler, method)`` answered, made on first use."""
+        try:
+            key = (method, handler)
+            found = self._made.get(key)
+        except TypeError:  # an unhashable handler: made afresh on each call
+            return self._make(handler, method)
+        if found is None:
+            found = self._make(handler, method)
+            if len(self._made) < self.MAX:
+                self._made[key] = found
+        return found
+
+
 class ServerInterceptor(grpc.ServerInterceptor):
     """Traces every call a ``grpc`` server handles: ``grpc.server(pool, interceptors=[...])``."""
+
+    def __init__(self) -> None:
+        self._traced = HandlerCache(traced_sync)
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         """The handler ``continuation`` finds, traced."""
@@ -247,7 +298,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         try:
-            return traced_handler(handler, handler_call_details.method)
+            return self._traced.get(handler, handler_call_details.method)
         except Exception:
             log.debug("handler not traced", exc_info=True)
             return handler

@@ -7,9 +7,13 @@ handler set, and end when the client leaves, also while the handler is still run
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import gc
+import logging
 import threading
 import time
+import weakref
 from concurrent import futures
 from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 
@@ -17,7 +21,9 @@ import grpc
 import grpc.aio
 import pytest
 import tracing_api_grpc
+from tracing_api_grpc import _aio_plain
 
+import tracing_api
 from tracing_api import StatusCode
 from tracing_api.testing import CapturedSpans, capture
 
@@ -74,6 +80,11 @@ def thread_name(request: bytes, context: Any) -> bytes:
     return threading.current_thread().name.encode()
 
 
+def who_am_i(request: bytes, context: Any) -> bytes:
+    span_context = tracing_api.current_span().context
+    return f"{span_context.trace_id_hex}-{span_context.span_id_hex}".encode()
+
+
 def ticks(request: bytes, context: Any) -> Iterator[bytes]:
     if request == b"callback":
         context.add_callback(signals.called_back.set)
@@ -91,6 +102,10 @@ def first_and_rest(requests: Any, context: Any) -> bytes:
     return bytes(first) + b"|" + b"".join(requests)
 
 
+def join(requests: Iterator[bytes], context: Any) -> bytes:
+    return b"".join(requests)
+
+
 def upper(requests: Iterator[bytes], context: Any) -> Iterator[bytes]:
     for request in requests:
         yield request.upper()
@@ -102,8 +117,10 @@ HANDLERS: Dict[str, grpc.RpcMethodHandler] = {
     "Boom": grpc.unary_unary_rpc_method_handler(boom, _identity, _identity),
     "Wait": grpc.unary_unary_rpc_method_handler(wait_for_release, _identity, _identity),
     "ThreadName": grpc.unary_unary_rpc_method_handler(thread_name, _identity, _identity),
+    "WhoAmI": grpc.unary_unary_rpc_method_handler(who_am_i, _identity, _identity),
     "Ticks": grpc.unary_stream_rpc_method_handler(ticks, _identity, _identity),
     "FirstAndRest": grpc.stream_unary_rpc_method_handler(first_and_rest, _identity, _identity),
+    "Join": grpc.stream_unary_rpc_method_handler(join, _identity, _identity),
     "Upper": grpc.stream_stream_rpc_method_handler(upper, _identity, _identity),
 }
 
@@ -294,14 +311,169 @@ def test_plain_handler_runs_in_the_thread_pool_given_to_the_interceptor() -> Non
         pool.shutdown(wait=True)
 
 
-def test_plain_handler_answers_with_tracing_off() -> None:
-    async def scenario() -> List[bytes]:
+def test_plain_handlers_answer_with_tracing_off() -> None:
+    async def scenario() -> List[Any]:
         async with plain_server() as channel:
-            call = channel.unary_stream(f"/{SERVICE}/Ticks", _identity, _identity)(b"x", timeout=10)
-            first = await call.read()
-            call.cancel()
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "SetCode")(b"x", timeout=5)
+            joined = await channel.stream_unary(f"/{SERVICE}/Join", _identity, _identity)(
+                iter([b"a", b"b"]), timeout=5)
             upper_call = channel.stream_stream(f"/{SERVICE}/Upper", _identity, _identity)(
                 iter([b"q"]), timeout=5)
-            return [first] + [response async for response in upper_call]
+            return [raised.value.code(), joined] + [response async for response in upper_call]
 
-    assert run(scenario()) == [b"tick", b"Q"]
+    assert run(scenario()) == [grpc.StatusCode.NOT_FOUND, b"ab", b"Q"]
+
+
+def test_plain_handler_passes_the_callers_context_on_with_tracing_off() -> None:
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    async def scenario() -> bytes:
+        async with plain_server() as channel:
+            return bytes(await unary(channel, "WhoAmI")(
+                b"x", metadata=(("traceparent", traceparent),), timeout=5))
+
+    assert run(scenario()) == b"0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"
+
+
+def test_plain_handler_runs_in_the_servers_migration_pool_with_tracing_off() -> None:
+    """No ``thread_pool`` given: with tracing off grpc.aio runs the handler where it would."""
+    pool = futures.ThreadPoolExecutor(2, thread_name_prefix="migration")
+
+    async def scenario() -> bytes:
+        server = grpc.aio.server(pool, interceptors=tracing_api_grpc.aio_server_interceptors())
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, HANDLERS),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return bytes(await unary(channel, "ThreadName")(b"x", timeout=5))
+        finally:
+            await server.stop(None)
+
+    try:
+        assert run(scenario()).startswith(b"migration")
+    finally:
+        pool.shutdown(wait=True)
+
+
+class NotFoundOnKeyError(grpc.aio.ServerInterceptor):
+    """An application's interceptor for a service of plain functions: it wraps the behavior
+    with a plain function, so it must be given one.
+    """
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        handler = await continuation(handler_call_details)
+        behavior = handler.unary_unary
+
+        def wrapped(request: bytes, context: Any) -> Any:
+            try:
+                return behavior(request, context)
+            except KeyError:
+                context.abort(grpc.StatusCode.NOT_FOUND, "missing")
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped, handler.request_deserializer, handler.response_serializer)
+
+
+def test_interceptor_before_ours_gets_the_plain_handler_with_tracing_off() -> None:
+    async def scenario() -> bytes:
+        server = grpc.aio.server(
+            interceptors=[NotFoundOnKeyError(), *tracing_api_grpc.aio_server_interceptors()])
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, HANDLERS),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return bytes(await unary(channel, "WhoAmI")(b"x", timeout=5))
+        finally:
+            await server.stop(None)
+
+    assert run(scenario()) == b"0" * 32 + b"-" + b"0" * 16  # answered, in no trace
+
+
+def test_plain_wrapping_interceptor_after_ours_is_traced_with_the_handler() -> None:
+    """The order the docs recommend while tracing: ours first, so the others get plain ones."""
+
+    async def scenario() -> bytes:
+        server = grpc.aio.server(
+            interceptors=[*tracing_api_grpc.aio_server_interceptors(), NotFoundOnKeyError()])
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, HANDLERS),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return bytes(await unary(channel, "WhoAmI")(b"x", timeout=5))
+        finally:
+            await server.stop(None)
+
+    with capture() as spans:
+        answer = run(scenario())
+    [server] = list(spans)
+    assert answer == f"{server.context.trace_id_hex}-{server.context.span_id_hex}".encode()
+
+
+def test_traced_plain_handler_without_a_thread_pool_is_noted_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        async with plain_server() as channel:
+            for _ in range(2):
+                await unary(channel, "ThreadName")(b"x", timeout=5)
+
+    with caplog.at_level(logging.INFO, logger="tracing_api_grpc"), capture():
+        run(scenario())
+    notes = [r for r in caplog.records if "migration_thread_pool" in r.getMessage()]
+    assert [r.levelno for r in notes] == [logging.INFO]
+
+
+def test_stopped_server_lets_go_of_the_thread_pool_given_to_the_interceptor() -> None:
+    async def scenario(pool: futures.Executor) -> List[bytes]:
+        async with plain_server(pool) as channel:
+            return [bytes(await unary(channel, "ThreadName")(b"x", timeout=5))]
+
+    pool = futures.ThreadPoolExecutor(2, thread_name_prefix="short-lived")
+    with capture() as spans:
+        assert run(scenario(pool))[0].startswith(b"short-lived")
+    assert len(spans) == 1
+    pool.shutdown(wait=True)
+    kept = weakref.ref(pool)
+    del pool
+    deadline = time.monotonic() + 5
+    while kept() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert kept() is None
+
+
+class _DoneAfterTheWait(concurrent.futures.Future):  # type: ignore[type-arg]
+    """The future of an operation that completes just after a timed wait for it gives up."""
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        if not self.done():
+            self.set_result("sent")
+            raise concurrent.futures.TimeoutError()
+        return super().result(timeout)
+
+
+def test_wait_returns_what_completed_just_after_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that finishes at the 1-second boundary succeeded: no TimeoutError of the wait's."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    submit = asyncio.run_coroutine_threadsafe
+
+    def late(coroutine: Any, target: asyncio.AbstractEventLoop) -> Any:
+        submit(coroutine, target).result(5)  # the operation really runs on the loop
+        return _DoneAfterTheWait()
+
+    async def write() -> str:
+        return "sent"
+
+    monkeypatch.setattr(_aio_plain.asyncio, "run_coroutine_threadsafe", late)
+    try:
+        assert _aio_plain._wait(loop, write()) == "sent"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()

@@ -104,3 +104,40 @@ def test_rpc_error_from_a_later_interceptor_records_the_calls_status(
     assert client.status.code == StatusCode.ERROR
     assert client.status.description == f"NOT_FOUND: {details}"
     assert not [e for e in client.events if e.name == "exception"]
+
+
+class QuotaExceeded(grpc.RpcError):
+    """An application's own RpcError: no call behind it, so no ``code()`` or ``result()``."""
+
+
+class Quota(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):
+    """A later interceptor that refuses every call with the application's own RpcError."""
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        raise QuotaExceeded("over quota")
+
+    def intercept_stream_unary(
+        self, continuation: Any, client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        raise QuotaExceeded("over quota")
+
+
+def _client_stream(channel: grpc.Channel) -> Any:
+    return channel.stream_unary("/test.Echo/ClientStream", _identity, _identity)(
+        iter([b"a", b"b"]), timeout=5)
+
+
+@pytest.mark.parametrize("call", [_blocking, _with_call, _client_stream],
+                         ids=["unary", "with_call", "stream_unary"])
+def test_own_rpc_error_from_a_later_interceptor_reaches_the_caller_and_the_span(
+    target: str, echo: Any, call: Callable[[grpc.Channel], Any]
+) -> None:
+    """grpcio hands such an error back from the blocking continuation instead of raising it."""
+    with capture() as spans, echo.traced_channel(target, Quota()) as channel, \
+            pytest.raises(QuotaExceeded, match="over quota"):
+        call(channel)
+    [client] = list(spans)
+    assert client.status.code == StatusCode.ERROR
+    assert client.status.description == "QuotaExceeded: over quota"
+    assert [e.attributes["exception.message"] for e in client.events if e.name == "exception"] == [
+        "over quota"]
