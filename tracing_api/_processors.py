@@ -53,8 +53,8 @@ MIN_SCHEDULE_DELAY = 0.01
 
 def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
     """Shut ``exporter`` down on a thread of its own, waiting for it until ``deadline``
-    (``time.monotonic()``); whether it finished in time and without raising (never, where no
-    thread can be started)."""
+    (``time.monotonic()``); whether it finished in time and without raising. Where no thread can
+    be started, only the built-in local exporters are shut down (inline), others not at all."""
     failed: List[bool] = []
 
     def stop() -> None:
@@ -67,8 +67,14 @@ def _stop_exporter(exporter: SpanExporter, deadline: float) -> bool:
     stopper = threading.Thread(target=stop, name="tracing-api-shutdown", daemon=True)
     try:
         stopper.start()
-    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+): called here, a
-        return False  # shutdown() that hangs would hold the exit with no bound, so it is skipped
+    except RuntimeError:  # no new threads at interpreter exit (Python 3.12+)
+        # Called here, an exporter's shutdown() that hangs would hold the exit with no bound, so
+        # it is skipped; but not the built-in local exporters', which cannot hang and may still
+        # hold spans (console prints a trace whose root has not ended at shutdown).
+        if type(exporter).__module__ != "tracing_api._local":
+            return False
+        stop()
+        return not failed
     stopper.join(max(0.0, deadline - time.monotonic()))
     return not stopper.is_alive() and not failed
 

@@ -94,10 +94,10 @@ class Context(_ContextFields):
 
     def with_span_context(self, span_context: SpanContext) -> Context:
         """This context with a non-recording span for ``span_context`` (what extract makes);
-        anything but a ``SpanContext`` stands for none (an invalid one)."""
+        anything but a ``SpanContext`` whose ids, flags and trace state a span can carry stands
+        for none (an invalid one): every span started under it would inherit the fault."""
         span = _new_object(NonRecordingSpan)  # what its __init__ does, without the call
-        span.context = (span_context if type(span_context) is SpanContext
-                        or isinstance(span_context, SpanContext) else INVALID_SPAN_CONTEXT)
+        span.context = span_context if _carriable(span_context) else INVALID_SPAN_CONTEXT
         return _tuple_new(Context, (span, self.baggage, self.baggage_properties))
 
     def with_remote_parent(
@@ -176,14 +176,20 @@ def parent_context(parent: Parent) -> SpanContext:
             return INVALID_SPAN_CONTEXT
         if not isinstance(context, SpanContext):
             return INVALID_SPAN_CONTEXT
+    return context if _carriable(context) else INVALID_SPAN_CONTEXT
+
+
+def _carriable(context: object) -> bool:
+    """Whether ``context`` is a ``SpanContext`` a span can carry on: integer ids within their
+    widths (zero allowed: with both zero, a remote context carries only a sampling decision),
+    integer flags, and a ``TraceState`` (a header string there breaks inject and exporters)."""
+    if not isinstance(context, SpanContext):
+        return False
     trace_id = context[0]
     span_id = context[1]
-    # Zero ids are allowed: with both zero, a remote context carries only a sampling decision.
-    if (type(trace_id) is int and type(span_id) is int and type(context[2]) is int
+    return (type(trace_id) is int and type(span_id) is int and type(context[2]) is int
             and 0 <= trace_id <= _TRACE_ID_MAX and 0 <= span_id <= _SPAN_ID_MAX
-            and isinstance(context[3], TraceState)):  # a header string there breaks inject
-        return context
-    return INVALID_SPAN_CONTEXT
+            and isinstance(context[3], TraceState))
 
 
 _SPAN_TYPES = (Span, NonRecordingSpan)  # a constant: no tuple built per check

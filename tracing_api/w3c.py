@@ -164,7 +164,7 @@ def _with_parent(context: Context, traceparent: str, tracestate: Optional[str]) 
     if tracestate and len(tracestate) <= _TRACESTATE_MAX_READ:
         state = TraceState.from_header(tracestate)
     trace_id, span_id, flags = ids
-    return context.with_span_context(remote_span_context(trace_id, span_id, flags, state))
+    return context.with_remote_parent(trace_id, span_id, flags, state)  # ids checked above
 
 
 class TraceContextPropagator:

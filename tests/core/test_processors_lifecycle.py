@@ -164,6 +164,27 @@ def test_a_hanging_exporter_shutdown_is_bounded_where_no_thread_can_be_started(
         exporter.release.set()
 
 
+def test_the_console_exporter_still_prints_at_shutdown_where_no_thread_can_be_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from tracing_api._local import ConsoleExporter
+
+    out = io.StringIO()
+    tracing.configure(exporter=ConsoleExporter(stream=out), processor="simple")
+    root = tracer.start_span("root-still-open")  # a request still running at exit
+    with tracer.span("child", parent=root):
+        pass
+
+    def refuse(self: threading.Thread) -> None:  # Python 3.12+ at interpreter exit
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert tracing.shutdown(timeout=5.0) is True
+    assert "child" in out.getvalue()  # the console's waiting spans are printed at shutdown
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 @pytest.mark.parametrize("processor", ["simple", "batch"])
 def test_a_forked_child_counts_only_its_own_spans(processor: str) -> None:

@@ -432,3 +432,19 @@ def test_a_parent_whose_trace_state_is_not_a_trace_state_starts_a_new_trace(
         tracing.inject(headers)
     assert span.context.trace_id != 0x1234
     assert headers["traceparent"].startswith(f"00-{span.context.trace_id:032x}-")
+
+
+@pytest.mark.parametrize("bad", [
+    SpanContext(-5, 1, 1), SpanContext(1 << 128, 1, 1), SpanContext(1, 1 << 64, 1),
+    SpanContext(0x1234, 0x5678, 1, "vendor=abc"),  # type: ignore[arg-type]
+])
+def test_a_context_made_with_a_span_context_no_span_can_carry_holds_an_invalid_one(
+    trace_capture: CapturedSpans, bad: SpanContext,
+) -> None:
+    incoming = tracing.Context().with_span_context(bad)
+    assert incoming.span.context == SpanContext(0, 0)
+    with tracer.span("handler", parent=incoming) as span:
+        headers: dict = {}
+        tracing.inject(headers)
+    assert span.context.is_valid and trace_capture.find("handler").parent is None
+    assert headers["traceparent"].startswith(f"00-{span.context.trace_id:032x}-")
