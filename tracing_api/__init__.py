@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from . import context, export
 from ._span import INVALID_SPAN, Limits, NonRecordingSpan, Span
-from ._tracer import SpanScope, Tracer, get_tracer
+from ._tracer import SpanScope, Tracer, enabled, get_tracer
 from ._types import (
     INVALID_SPAN_CONTEXT,
     ConfigurationError,
@@ -101,6 +101,7 @@ __all__ = [
     "context",
     "current_context",
     "current_span",
+    "enabled",
     "export",
     "extract",
     "force_flush",

@@ -88,6 +88,15 @@ def active() -> Optional[Pipeline]:
     return _active
 
 
+def enabled() -> bool:
+    """Whether tracing is configured (``configure()`` installed a pipeline that is not disabled).
+
+    For integrations that would change how they hand a call on only to trace it: asks no
+    sampler and starts no span. Spans may still be sampled out when this is True.
+    """
+    return _active is not None
+
+
 class Tracer:
     """Starts spans on behalf of one instrumentation scope (a module or library)."""
 

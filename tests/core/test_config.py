@@ -319,3 +319,12 @@ def test_spans_still_queued_at_exit_are_exported(tmp_path: Any) -> None:
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert len(path.read_text().splitlines()) == 5
+
+
+def test_enabled_tells_whether_a_pipeline_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert tracing.enabled() is False  # the root conftest starts every test unconfigured
+    tracing.configure(exporter="memory", sampler=tracing.sampling.always_off())
+    assert tracing.enabled() is True  # configured, even though every span is sampled out
+    monkeypatch.setenv("TRACING_DISABLED", "true")
+    tracing.configure(exporter="memory")
+    assert tracing.enabled() is False

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from concurrent.futures import Executor
-from typing import Any, Callable, Coroutine, Optional, Tuple
+from typing import Any, Callable, Coroutine, Mapping, Optional, Tuple
 
 import grpc
 
@@ -22,7 +22,7 @@ from tracing_api import Context
 from tracing_api.context import use_context
 
 from ._rpc import AnySpan, Counted, log, message_event
-from ._server import Behavior, add_peer, finish_raised, finish_returned
+from ._server import Behavior, begin, finish_raised, finish_returned
 
 _END = object()  # what the request reader answers once the client has sent its last request
 
@@ -178,29 +178,37 @@ async def _next_request(requests: Any) -> Any:
 
 
 def _run(behavior: Behavior, request: Any, context: SyncContext, response_streaming: bool,
-         span: AnySpan, current: Context) -> Any:
+         span: Optional[AnySpan], current: Optional[Context]) -> Any:
     """In the pool: the handler, and for a streaming response the sending of each item, in
-    ``current`` (the handler's context).
+    ``current`` (the handler's context) when there is one.
     """
+    if current is None:
+        return _handle(behavior, request, context, response_streaming, span)
     with use_context(current):
-        result = behavior(request, context)
-        if not response_streaming or result is None:
-            return result
-        responses = iter(result)
-        index = 0
-        try:
-            for response in responses:
-                index += 1
+        return _handle(behavior, request, context, response_streaming, span)
+
+
+def _handle(behavior: Behavior, request: Any, context: SyncContext, response_streaming: bool,
+            span: Optional[AnySpan]) -> Any:
+    result = behavior(request, context)
+    if not response_streaming or result is None:
+        return result
+    responses = iter(result)
+    index = 0
+    try:
+        for response in responses:
+            index += 1
+            if span is not None:
                 message_event(span, True, index, response)
-                context.write(response)  # fails once the client has left: the handler stops
-        finally:  # its own ``finally`` blocks run now, in this thread, not at garbage collection
-            close = getattr(responses, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    log.debug("handler's response iterator failed to close", exc_info=True)
-        return None
+            context.write(response)  # fails once the client has left: the handler stops
+    finally:  # its own ``finally`` blocks run now, in this thread, not at garbage collection
+        close = getattr(responses, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.debug("handler's response iterator failed to close", exc_info=True)
+    return None
 
 
 def _status_sent(context: Any) -> bool:
@@ -211,42 +219,51 @@ def _status_sent(context: Any) -> bool:
 
 
 def traced_plain(
-    behavior: Behavior, request_streaming: bool, response_streaming: bool,
-    thread_pool: Optional[Executor], begun: Tuple[AnySpan, Context],
+    behavior: Behavior, name: str, attributes: Mapping[str, object], request_streaming: bool,
+    response_streaming: bool, thread_pool: Optional[Executor],
 ) -> Behavior:
     """A coroutine that runs ``behavior`` (a plain function) in ``thread_pool`` (None: the
-    loop's default executor) inside the SERVER span ``begun`` started for one call, and ends
-    the span when the call ends.
+    loop's default executor) inside a SERVER span, ended when the call ends.
+
+    The span starts when grpc.aio runs the handler, so a call it never runs it for (a request
+    that fails to deserialize, a deadline passed before the message arrived, an interceptor
+    further out that answered itself) has no span.
     """
-    span, current = begun
 
     async def traced(request: Any, context: Any) -> Any:
-        add_peer(span, context)
         loop = asyncio.get_running_loop()
         sync_context = SyncContext(context, loop)
         if request_streaming:
-            request = Counted(span, SyncRequests(request, loop), sent=False)
-        else:
-            message_event(span, False, 1, request)
+            request = SyncRequests(request, loop)
+        begun = begin(name, attributes, context)
+        span, current = begun if begun is not None else (None, None)
+        if span is not None:
+            if request_streaming:
+                request = Counted(span, request, sent=False)
+            else:
+                message_event(span, False, 1, request)
         try:
             result = await loop.run_in_executor(
                 thread_pool, _run, behavior, request, sync_context, response_streaming, span, current
             )
         except asyncio.CancelledError as exc:  # the client left, or its deadline passed
             sync_context.left()
-            if _status_sent(context):
-                # The handler aborted, and the call's task was cancelled (the server stopping)
-                # before the handler unwound in its thread: the status went out.
-                finish_returned(span, context)
-            else:
-                finish_raised(span, context, exc, cancelled=True)
+            if span is not None:
+                if _status_sent(context):
+                    # The handler aborted, and the call's task was cancelled (the server
+                    # stopping) before the handler unwound in its thread: the status went out.
+                    finish_returned(span, context)
+                else:
+                    finish_raised(span, context, exc, cancelled=True)
             raise
         except BaseException as exc:
-            finish_raised(span, context, exc)
+            if span is not None:
+                finish_raised(span, context, exc)
             raise
-        if result is not None and not response_streaming:
-            message_event(span, True, 1, result)
-        finish_returned(span, context)
+        if span is not None:
+            if result is not None and not response_streaming:
+                message_event(span, True, 1, result)
+            finish_returned(span, context)
         return result
 
     return traced

@@ -3,15 +3,16 @@
 A ``grpc.aio`` server accepts coroutine handlers, async generator handlers (streaming
 responses), and plain functions it runs in a thread pool. Coroutines and async generators are
 wrapped by a function of the same kind, so the server treats the traced handler exactly as it
-would have treated the original. A plain function is decided per call, as its span starts in
-the interceptor: with tracing off it stays plain (untouched, or wrapped by a plain function
-when there is a context to pass on), so grpc.aio runs it where it always does; while tracing it
-is wrapped by a coroutine that runs it in a thread pool (see ``_aio_plain``).
+would have treated the original. A plain function is decided per call, without starting a
+span: with tracing off it stays plain (untouched, or wrapped by a plain function when there is
+a context to pass on), so grpc.aio runs it where it always does; while tracing it is wrapped by
+a coroutine that starts the span and runs it in a thread pool (see ``_aio_plain``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from concurrent.futures import Executor
 from typing import Any, AsyncIterator, Mapping, Optional
@@ -19,11 +20,19 @@ from typing import Any, AsyncIterator, Mapping, Optional
 import grpc
 import grpc.aio
 
-from tracing_api import INVALID_SPAN
+import tracing_api
 from tracing_api.context import use_context
 
 from ._aio_plain import traced_plain
-from ._rpc import Counted, counted_async, describe_method, finish, log, message_event
+from ._rpc import (
+    Counted,
+    counted_async,
+    describe_method,
+    finish,
+    incoming_context,
+    log,
+    message_event,
+)
 from ._server import (
     Behavior,
     HandlerCache,
@@ -33,7 +42,6 @@ from ._server import (
     finish_returned,
     parts_of,
     rebuilt,
-    start,
     traced_sync,
 )
 
@@ -154,6 +162,16 @@ def _traced_async(handler: Any, method: Any) -> Any:
     return _PLAIN
 
 
+def _traced_plain(handler: Any, method: Any, thread_pool: Optional[Executor]) -> Any:
+    parts = parts_of(handler)
+    if parts is None:
+        return handler
+    name, attributes = describe_method(method)
+    return rebuilt(handler, parts, traced_plain(
+        parts.behavior, name, attributes, parts.request_streaming, parts.response_streaming,
+        thread_pool))
+
+
 class AioServerInterceptor(grpc.aio.ServerInterceptor):
     """Traces every call a ``grpc.aio`` server handles: ``grpc.aio.server(interceptors=[...])``.
 
@@ -164,9 +182,10 @@ class AioServerInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, thread_pool: Optional[Executor] = None) -> None:
-        self._thread_pool = thread_pool
         self._traced = HandlerCache(_traced_async)
         self._in_context = HandlerCache(traced_sync)  # plain ones passing a context on
+        # Plain ones while tracing, made into coroutines that run them in ``thread_pool``.
+        self._coroutines = HandlerCache(functools.partial(_traced_plain, thread_pool=thread_pool))
         self._pool_noted = thread_pool is not None
 
     async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
@@ -184,24 +203,21 @@ class AioServerInterceptor(grpc.aio.ServerInterceptor):
             return handler
 
     def _plain(self, handler: Any, handler_call_details: Any) -> Any:
-        # Whether the function stays plain (grpc.aio runs it itself, in its
-        # migration_thread_pool) depends on whether this call is traced, which only starting
-        # its span tells: the span starts here, and the coroutine that traces the call gets it.
+        # Decided without starting a span: grpc.aio may never run the handler (a request that
+        # fails to deserialize, a deadline passed before the message, an interceptor further
+        # out answering itself), and a span started here would then never end.
         parts = parts_of(handler)
         if parts is None:
             return handler
         method = handler_call_details.method
-        name, attributes = describe_method(method)
-        begun = start(name, attributes, handler_call_details.invocation_metadata)
-        if begun is None:  # tracing off and nothing to pass on: the handler as it is
-            return handler
-        if begun[0] is INVALID_SPAN:  # tracing off: still plain, passing the caller's context on
-            return self._in_context.get(handler, method)
+        if not tracing_api.enabled():
+            parent = incoming_context(handler_call_details.invocation_metadata)
+            if not (parent.span_context.is_valid or parent.baggage):
+                return handler  # nothing to trace or pass on: the handler as it is
+            return self._in_context.get(handler, method)  # still plain, passing the context on
         if not self._pool_noted:
             self._pool_noted = True
             log.info("plain-function handlers of a traced grpc.aio server run in the event "
                      "loop's default executor; to keep them in the server's "
                      "migration_thread_pool, pass it as aio_server_interceptors(thread_pool=...)")
-        return rebuilt(handler, parts, traced_plain(
-            parts.behavior, parts.request_streaming, parts.response_streaming, self._thread_pool,
-            begun))
+        return self._coroutines.get(handler, method)

@@ -114,15 +114,17 @@ def _watch(span: AnySpan, call: Any, unary_response: bool, reader: Optional[Read
         _call_ended(span, unary_response, call)
 
 
-def _returned_error(span: AnySpan, call: Any) -> None:
+def _returned_error(span: AnySpan | None, call: Any) -> None:
     """Raise ``call`` when it is an exception rather than a call, after recording it on ``span``.
 
     grpcio's continuation of a blocking unary-response call returns the ``RpcError`` a later
     interceptor raised instead of raising it, and then asks it for ``result()``: one of the
     application's own, which is no call, has none, and the caller would get AttributeError.
+    With no recording span (tracing off, a call the sampler dropped) it is raised all the same.
     """
     if isinstance(call, BaseException) and not isinstance(call, grpc.Future):
-        finish(span, None, server=False, error=call)
+        if span is not None:
+            finish(span, None, server=False, error=call)
         raise call
 
 
@@ -272,7 +274,9 @@ class ClientInterceptor(
         """Trace a unary-unary call."""
         span, details = self._start(client_call_details)
         if span is None:
-            return continuation(details, request)
+            call = continuation(details, request)
+            _returned_error(None, call)
+            return call
         message_event(span, True, 1, request)
         try:
             call = continuation(details, request)
@@ -302,7 +306,9 @@ class ClientInterceptor(
         """Trace a stream-unary call."""
         span, details = self._start(client_call_details)
         if span is None:
-            return continuation(details, request_iterator)
+            call = continuation(details, request_iterator)
+            _returned_error(None, call)
+            return call
         try:
             call = continuation(details, Counted(span, request_iterator, sent=True))
         except BaseException as exc:

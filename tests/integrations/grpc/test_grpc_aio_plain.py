@@ -477,3 +477,69 @@ def test_wait_returns_what_completed_just_after_its_timeout(monkeypatch: pytest.
         loop.call_soon_threadsafe(loop.stop)
         runner.join(5)
         loop.close()
+
+
+class CountingSampler:
+    """Samples every span, counting those it was asked about: the spans started."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self._lock = threading.Lock()
+
+    def should_sample(self, parent: Any, trace_id: int, name: str, kind: Any,
+                      attributes: Any) -> bool:
+        with self._lock:
+            self.asked += 1
+        return True
+
+
+def _refusing_deserializer(data: bytes) -> bytes:
+    raise ValueError("not a valid message")
+
+
+class Unauthenticated(grpc.aio.ServerInterceptor):
+    """An interceptor further out than ours that answers every call itself."""
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        await continuation(handler_call_details)
+
+        def refuse(request: bytes, context: Any) -> bytes:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "who are you")
+            raise AssertionError("abort returned")
+
+        return grpc.unary_unary_rpc_method_handler(refuse, _identity, _identity)
+
+
+async def _call_plain_handler_not_run(interceptors: List[Any], deserializer: Any) -> grpc.StatusCode:
+    server = grpc.aio.server(interceptors=interceptors)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
+        "WhoAmI": grpc.unary_unary_rpc_method_handler(who_am_i, deserializer, _identity)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await unary(channel, "WhoAmI")(b"x", timeout=5)
+            return raised.value.code()
+    finally:
+        await server.stop(None)
+
+
+def test_plain_handler_whose_request_fails_to_deserialize_starts_no_span() -> None:
+    sampler = CountingSampler()
+    with capture(sampler=sampler) as spans:
+        code = run(_call_plain_handler_not_run(
+            tracing_api_grpc.aio_server_interceptors(), _refusing_deserializer))
+    assert code == grpc.StatusCode.UNKNOWN  # grpc.aio's answer to a request it cannot read
+    assert sampler.asked == 0
+    assert not list(spans)
+
+
+def test_plain_handler_refused_by_an_outer_interceptor_starts_no_span() -> None:
+    sampler = CountingSampler()
+    with capture(sampler=sampler) as spans:
+        code = run(_call_plain_handler_not_run(
+            [Unauthenticated(), *tracing_api_grpc.aio_server_interceptors()], _identity))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert sampler.asked == 0
+    assert not list(spans)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import grpc
 import pytest
 
-from tracing_api import SpanKind, StatusCode
+from tracing_api import SpanKind, StatusCode, sampling
 from tracing_api.testing import capture
 
 
@@ -141,3 +141,25 @@ def test_own_rpc_error_from_a_later_interceptor_reaches_the_caller_and_the_span(
     assert client.status.description == "QuotaExceeded: over quota"
     assert [e.attributes["exception.message"] for e in client.events if e.name == "exception"] == [
         "over quota"]
+
+
+@pytest.mark.parametrize("call", [_blocking, _with_call, _client_stream],
+                         ids=["unary", "with_call", "stream_unary"])
+def test_own_rpc_error_from_a_later_interceptor_reaches_the_caller_with_tracing_off(
+    target: str, echo: Any, call: Callable[[grpc.Channel], Any]
+) -> None:
+    with echo.traced_channel(target, Quota()) as channel, \
+            pytest.raises(QuotaExceeded, match="over quota"):
+        call(channel)
+
+
+@pytest.mark.parametrize("call", [_blocking, _with_call, _client_stream],
+                         ids=["unary", "with_call", "stream_unary"])
+def test_own_rpc_error_from_a_later_interceptor_reaches_the_caller_of_a_sampled_out_call(
+    target: str, echo: Any, call: Callable[[grpc.Channel], Any]
+) -> None:
+    with capture(sampler=sampling.always_off()) as spans, \
+            echo.traced_channel(target, Quota()) as channel, \
+            pytest.raises(QuotaExceeded, match="over quota"):
+        call(channel)
+    assert not list(spans)
