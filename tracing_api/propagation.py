@@ -378,26 +378,30 @@ class CompositePropagator:
         """
         found = None  # the span of the last valid context a format found
         for propagator in self.propagators:
+            # One guard around all that a format's answer goes through: an application's
+            # propagator returning something else than a Context loses its own answer only.
             try:
                 extracted = propagator.extract(carrier, context, getter)
+                if extracted is context:  # the usual answer of a format whose headers are absent
+                    continue
+                if not isinstance(extracted, Context):
+                    raise TypeError(f"extract returned {type(extracted).__name__}, not a Context")
+                span = extracted.span
+                if span is not context.span:  # this format found a span context
+                    sc = span.context
+                    # SpanContext.is_valid, inlined: the property costs a tenth of an extract.
+                    if 0 < sc.trace_id <= _TRACE_ID_MAX and 0 < sc.span_id <= _SPAN_ID_MAX:
+                        if found is not None:  # a second format found a span: the rare case
+                            joined = _joined(found.context, sc)
+                            if joined is not None:
+                                extracted = extracted.with_span_context(joined)
+                                span = extracted.span
+                        found = span
+                    elif found is not None:  # keep the parent, take the rest (baggage)
+                        extracted = extracted._replace(span=found)
             except Exception:
                 _log.debug("propagator %r failed to extract", propagator, exc_info=True)
                 continue
-            if extracted is context:  # the usual answer of a format whose headers are absent
-                continue
-            span = extracted.span
-            if span is not context.span:  # this format found a span context
-                sc = span.context
-                # SpanContext.is_valid, inlined: the property costs a tenth of an extract.
-                if 0 < sc.trace_id <= _TRACE_ID_MAX and 0 < sc.span_id <= _SPAN_ID_MAX:
-                    if found is not None:  # a second format found a span: the rare case
-                        joined = _joined(found.context, sc)
-                        if joined is not None:
-                            extracted = extracted.with_span_context(joined)
-                            span = extracted.span
-                    found = span
-                elif found is not None:  # keep the parent, take the rest (baggage)
-                    extracted = extracted._replace(span=found)
             context = extracted
         return context
 

@@ -116,3 +116,29 @@ def test_mixed_case_key_comes_back_once_from_headers_named_in_another_case() -> 
     carrier = {"Baggage": "userId=42", "Uberctx-UserId": "42"}  # read the general way
     received = W3C_THEN_JAEGER.extract(carrier, EMPTY_CONTEXT, DICT)
     assert dict(received.baggage) == {"userId": "42"}
+
+
+class _Broken:
+    """An application's propagator whose extract answers with something else than a Context."""
+
+    fields = ("x-broken",)
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def inject(self, context: Context, carrier: object, setter: object) -> None:
+        pass
+
+    def extract(self, carrier: object, context: Context, getter: object) -> object:
+        return self.answer
+
+
+def test_a_propagator_answering_with_something_else_loses_only_its_own_answer() -> None:
+    carrier = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+               "baggage": "k=v"}
+    for answer in (None, "a context", Context(None, {}, {})):  # type: ignore[arg-type]
+        composite = CompositePropagator(
+            [TraceContextPropagator(), _Broken(answer), BaggagePropagator()])  # type: ignore[list-item]
+        got = composite.extract(carrier, EMPTY_CONTEXT, DICT)
+        assert got.span.context.trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736, answer
+        assert dict(got.baggage) == {"k": "v"}
