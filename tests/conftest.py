@@ -7,7 +7,8 @@ many more examples per property (see docs/reliability.md).
 from __future__ import annotations
 
 import os
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -41,3 +42,23 @@ def _no_pipeline_leaks() -> Iterator[None]:
         if leftover is not None and leftover is not previous:
             leftover.shutdown(2.0)
         _config.set_propagator(previous_propagator)
+
+
+def _exit_code_within(pid: int, seconds: float) -> int:
+    """The exit code of child ``pid``; the child is killed (-9) if it has not exited in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -9
+
+
+@pytest.fixture
+def exit_code_within() -> Callable[[int, float], int]:
+    """Waits for a forked child, bounded in time: ``exit_code_within(pid, seconds)`` is its exit
+    code, or -9 when it had to be killed (a deadlocked child)."""
+    return _exit_code_within

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import pytest
 
@@ -44,19 +44,6 @@ class Recorder:
 class Raising(Recorder):
     def export(self, spans: Sequence[SpanData]) -> ExportResult:
         raise ConnectionError("backend exploded")
-
-
-def _exit_code_within(pid: int, seconds: float) -> int:
-    """The exit code of child ``pid``; the child is killed (-9) if it has not exited in time."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return -9
 
 
 def end_spans(count: int) -> None:
@@ -222,7 +209,7 @@ def _child_main(queue: object) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
-def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child() -> None:
+def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child(exit_code_within: Any) -> None:
     release = threading.Event()
     tracing.configure(exporter=Recorder(hang=release), schedule_delay=0.01)
     try:
@@ -238,7 +225,7 @@ def test_fork_while_the_worker_holds_its_lock_does_not_deadlock_the_child() -> N
                 code = 0 if tracing.force_flush(timeout=5) else 2
             finally:
                 os._exit(code)
-        assert _exit_code_within(pid, 30) == 0, "forked child deadlocked"
+        assert exit_code_within(pid, 30) == 0, "forked child deadlocked"
     finally:
         release.set()
 
@@ -287,7 +274,7 @@ def test_default_batch_processor_drops_nothing_when_four_threads_flood_it() -> N
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
-def test_simple_processor_forked_mid_export_works_in_the_child() -> None:
+def test_simple_processor_forked_mid_export_works_in_the_child(exit_code_within: Any) -> None:
     release = threading.Event()
     exporter = Recorder(hang=release)
     tracing.configure(exporter=exporter, processor="simple")
@@ -304,7 +291,7 @@ def test_simple_processor_forked_mid_export_works_in_the_child() -> None:
                 code = 0 if tracing.stats()["exported"] == 2 else 2
             finally:
                 os._exit(code)
-        assert _exit_code_within(pid, 30) == 0, "forked child deadlocked"
+        assert exit_code_within(pid, 30) == 0, "forked child deadlocked"
     finally:
         release.set()
         ender.join(10)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import pytest
 
@@ -14,19 +13,6 @@ import tracing_api as tracing
 from tracing_api.export import ExportResult, SpanData
 
 tracer = tracing.get_tracer(__name__)
-
-
-def _exit_code_within(pid: int, seconds: float) -> int:
-    """The exit code of child ``pid``; the child is killed (-9) if it has not exited in time."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    return -9
 
 
 class Recorder:
@@ -187,7 +173,7 @@ def test_the_console_exporter_still_prints_at_shutdown_where_no_thread_can_be_st
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 @pytest.mark.parametrize("processor", ["simple", "batch"])
-def test_a_forked_child_counts_only_its_own_spans(processor: str) -> None:
+def test_a_forked_child_counts_only_its_own_spans(processor: str, exit_code_within: Any) -> None:
     tracing.configure(exporter="memory", processor=processor)
     for _ in range(5):
         tracer.start_span("parent").end()
@@ -203,7 +189,7 @@ def test_a_forked_child_counts_only_its_own_spans(processor: str) -> None:
             os._exit(0)
     os.close(write_fd)
     with os.fdopen(read_fd) as pipe:
-        assert _exit_code_within(pid, 30) == 0, "forked child deadlocked"
+        assert exit_code_within(pid, 30) == 0, "forked child deadlocked"
         child = pipe.read()
     expected = {"ended": 1, "exported": 1, "dropped": 0, "failed": 0, "queued": 0}
     assert child == repr(sorted(expected.items()))

@@ -66,20 +66,9 @@ def _child(count: int, write_fd: int) -> None:
         os._exit(code)
 
 
-def _wait_child(pid: int, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    pytest.fail("forked child deadlocked")
-
-
 def test_os_fork_child_exports_its_own_spans_once_while_the_parent_keeps_working(
     make_backend: Callable[[str], Any],
+    exit_code_within: Any,
 ) -> None:
     backend = make_backend("zipkin")
     tracing.configure(**backend.exporter_options(timeout=10.0, deadline=10.0), schedule_delay=0.2)
@@ -94,7 +83,7 @@ def test_os_fork_child_exports_its_own_spans_once_while_the_parent_keeps_working
                 os.close(read_fd)
                 _child(20, write_fd)
             os.close(write_fd)
-            assert _wait_child(pid) == 0
+            assert exit_code_within(pid, 60) == 0
             with os.fdopen(read_fd) as pipe:
                 ok, ended, exported, *ids = pipe.read().split()
             assert (ok, ended, exported) == ("1", "20", "20")  # a fresh, working pipeline
@@ -175,6 +164,7 @@ def test_multiprocessing_children_flush_what_they_queued_when_they_exit(
 
 def test_simple_processor_rebuilds_an_exporter_chosen_by_name_in_a_forked_child(
     tmp_path: Any,
+    exit_code_within: Any,
 ) -> None:
     import json
 
@@ -194,7 +184,7 @@ def test_simple_processor_rebuilds_an_exporter_chosen_by_name_in_a_forked_child(
             os._exit(0)
     os.close(write_fd)
     try:
-        assert _wait_child(pid) == 0
+        assert exit_code_within(pid, 60) == 0
         assert os.read(read_fd, 1) == b"1"
     finally:
         os.close(read_fd)
